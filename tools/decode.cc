@@ -1,0 +1,117 @@
+#include "tools/decode.h"
+
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string_view>
+
+#include "hw/amd/avic_table.h"
+#include "hw/amd/ga_log_entry.h"
+#include "hw/amd/irte32.h"
+#include "hw/amd/irte_ga.h"
+#include "hw/intel/pi_desc.h"
+#include "hw/reg/format.h"
+#include "hw/x86/ioapic_regs.h"
+
+namespace irqvirt::tools {
+namespace {
+
+constexpr std::string_view kUsage =
+    "usage: decode <kind> <hex words...>\n"
+    "kinds:\n"
+    "  irte-ga LO HI        AMD IOMMU 128-bit IRTE (view chosen by GuestMode, bit 7)\n"
+    "  irte32 V             AMD IOMMU 32-bit legacy IRTE\n"
+    "  avic-phys V          AVIC physical APIC ID table entry\n"
+    "  ga-log V             AMD IOMMU GA log entry\n"
+    "  pi-desc CTRL [PIR0 PIR1 PIR2 PIR3]   VT-d PI descriptor: control word, PIR as 64-bit words\n"
+    "  ioapic-rte V         I/O APIC redirection table entry\n"
+    "hex words may carry a 0x prefix.\n";
+
+std::optional<uint64_t> ParseHex(std::string_view s) {
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s.remove_prefix(2);
+  if (s.empty() || s.size() > 16) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : s) {
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else return std::nullopt;
+    v = (v << 4) | static_cast<uint64_t>(d);
+  }
+  return v;
+}
+
+template <typename R>
+std::string Describe(const R& r) {
+  std::string s = fmt::format("{}\n", r);
+  if (r.has_reserved_bits_set()) s += "warning: non-zero reserved bits (marked !)\n";
+  return s;
+}
+
+DecodeResult Usage(std::string message) {
+  return {2, "", fmt::format("decode: {}\n{}", message, kUsage)};
+}
+
+}  // namespace
+
+DecodeResult Decode(const std::vector<std::string>& args) {
+  if (args.empty()) return Usage("missing kind");
+  const std::string& kind = args[0];
+  std::vector<uint64_t> words;
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::optional<uint64_t> v = ParseHex(args[i]);
+    if (!v) return Usage(fmt::format("malformed hex word '{}'", args[i]));
+    words.push_back(*v);
+  }
+  auto expect = [&](size_t n) { return words.size() == n; };
+  auto fits32 = [&](uint64_t v) { return v <= 0xffffffffu; };
+
+  if (kind == "irte-ga") {
+    if (!expect(2)) return Usage("irte-ga takes two 64-bit words: LO HI");
+    if (hw::amd::IrteGaIsGuestMode(words[0])) {
+      const auto e = hw::amd::IrteGaGuest::FromHalves(words[0], words[1]);
+      return {0, Describe(e) + fmt::format("destination={:#x}\n", e.destination()), ""};
+    }
+    const auto e = hw::amd::IrteGaRemapped::FromHalves(words[0], words[1]);
+    return {0, Describe(e) + fmt::format("destination={:#x}\n", e.destination()), ""};
+  }
+  if (kind == "irte32") {
+    if (!expect(1) || !fits32(words[0])) return Usage("irte32 takes one 32-bit word");
+    return {0, Describe(hw::amd::Irte32::FromRaw(static_cast<uint32_t>(words[0]))), ""};
+  }
+  if (kind == "avic-phys") {
+    if (!expect(1)) return Usage("avic-phys takes one 64-bit word");
+    const auto e = hw::amd::AvicPhysicalIdEntry::FromRaw(words[0]);
+    std::string out = Describe(e);
+    if (e.ga_log_intent()) out += "note: ga_log_intent is software-only; never write it to the table\n";
+    return {0, out, ""};
+  }
+  if (kind == "ga-log") {
+    if (!expect(1)) return Usage("ga-log takes one 64-bit word");
+    return {0, Describe(hw::amd::GaLogEntry::FromRaw(words[0])), ""};
+  }
+  if (kind == "pi-desc") {
+    if (!expect(1) && !expect(5)) return Usage("pi-desc takes CTRL, or CTRL and four PIR words");
+    std::string out = Describe(hw::intel::PiControl::FromRaw(words[0]));
+    if (words.size() == 5) {
+      std::string pending;
+      for (int w = 0; w < 4; ++w) {
+        for (int b = 0; b < 64; ++b) {
+          if ((words[1 + w] >> b) & 1) pending += fmt::format(" {:#04x}", w * 64 + b);
+        }
+      }
+      out += fmt::format("pir:{}\n", pending.empty() ? " (empty)" : pending);
+    }
+    return {0, out, ""};
+  }
+  if (kind == "ioapic-rte") {
+    if (!expect(1)) return Usage("ioapic-rte takes one 64-bit word");
+    return {0, Describe(hw::x86::IoapicRedirectionEntry::FromRaw(words[0])), ""};
+  }
+  return Usage(fmt::format("unknown kind '{}'", kind));
+}
+
+}  // namespace irqvirt::tools

@@ -182,19 +182,7 @@ class WakeupQueues {
   }
 
   ParkError Park(VcpuId vcpu, int cpu) {
-    if (!IsRegistered(vcpu)) return ParkError::kUnknownVcpu;
-    if (cpu < 0 || cpu >= num_cpus_) return ParkError::kUnknownCpu;
-    Slot& s = slots_[vcpu];
-    if (s.parked_cpu.load(std::memory_order_acquire) >= 0) return ParkError::kAlreadyParked;
-    Queue& q = queue(cpu, s.bucket);
-    const hw::IrqFlags flags = platform_.LockIrqSave(q.lock);
-    if (!q.accepting) {
-      platform_.UnlockIrqRestore(q.lock, flags);
-      return ParkError::kCpuOffline;
-    }
-    Append(q, vcpu, cpu);
-    platform_.UnlockIrqRestore(q.lock, flags);
-    return ParkError::kNone;
+    return ParkAndRetarget(vcpu, cpu, [](VcpuId, int, uint8_t) {});
   }
 
   // Removes the vCPU from whatever queue it is on (no-op if none). Retries if OfflineCpu moves it
@@ -218,20 +206,23 @@ class WakeupQueues {
   }
 
   // The block protocol, closing the window between "decides to block" and "parked with its
-  // IRTEs/descriptor pointing here": park on `cpu`, let the caller retarget
-  // (`retarget(vcpu, cpu, wakeup_vector)`: IRTE destination + GA tag, or PI NDST + NV), then look
-  // for an interrupt that arrived before the retarget took effect.
+  // IRTEs/descriptor pointing here": park on `cpu` and, under the same queue lock, let the caller
+  // retarget (`retarget(vcpu, cpu, wakeup_vector)`: IRTE destination + GA tag, or PI NDST + NV;
+  // it must not block or fail). Then look for an interrupt that arrived before the retarget took
+  // effect. Retargeting under the queue lock matters: OfflineCpu moves and retargets parked vCPUs
+  // under that lock, so a retarget done after unlocking could point the IRTE back at a CPU that
+  // has just gone offline, losing every later wakeup.
   template <typename Retarget>
   BlockResult PrepareToBlock(VcpuId vcpu, int cpu, Retarget&& retarget) {
-    const ParkError e = Park(vcpu, cpu);
+    const ParkError e = ParkAndRetarget(vcpu, cpu, retarget);
     if (e != ParkError::kNone) return {BlockDecision::kNotParked, e};
-    const uint8_t vector = WakeupVector(vcpu);
-    retarget(vcpu, cpu, vector);
     // The retarget store must be visible before the pending load: a device posting concurrently
     // either sees the new target (and sends the wakeup vector here) or its IRR/ON write is seen.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (C::HasPending(slots_[vcpu].state)) {
-      if (self_ipi_when_pending_ && platform_.current_cpu() == cpu) platform_.SendSelfIpi(vector);
+      if (self_ipi_when_pending_ && platform_.current_cpu() == cpu) {
+        platform_.SendSelfIpi(WakeupVector(vcpu));
+      }
       return {BlockDecision::kPendingDontSleep, ParkError::kNone};
     }
     return {BlockDecision::kSleep, ParkError::kNone};
@@ -421,6 +412,24 @@ class WakeupQueues {
     }
     std::fill(online_.get(), online_.get() + num_cpus_, true);
     std::fill(bucket_load_, bucket_load_ + kMaxVectorsPerCpu, 0u);
+  }
+
+  template <typename Retarget>
+  ParkError ParkAndRetarget(VcpuId vcpu, int cpu, Retarget&& retarget) {
+    if (!IsRegistered(vcpu)) return ParkError::kUnknownVcpu;
+    if (cpu < 0 || cpu >= num_cpus_) return ParkError::kUnknownCpu;
+    Slot& s = slots_[vcpu];
+    if (s.parked_cpu.load(std::memory_order_acquire) >= 0) return ParkError::kAlreadyParked;
+    Queue& q = queue(cpu, s.bucket);
+    const hw::IrqFlags flags = platform_.LockIrqSave(q.lock);
+    if (!q.accepting) {
+      platform_.UnlockIrqRestore(q.lock, flags);
+      return ParkError::kCpuOffline;
+    }
+    Append(q, vcpu, cpu);
+    retarget(vcpu, cpu, static_cast<uint8_t>(first_vector_ + s.bucket));
+    platform_.UnlockIrqRestore(q.lock, flags);
+    return ParkError::kNone;
   }
 
   static void Dispatch(void* context, int cpu, uint8_t vector) {

@@ -238,7 +238,7 @@ class WakeupQueues {
     const State* const* states = &states_[q.first_entry];
     const VcpuId* ids = &vcpus_[q.first_entry];
     const uint32_t n = q.count;
-    constexpr uint32_t kPrefetchAhead = 8;
+    constexpr uint32_t kPrefetchAhead = 16;
     for (uint32_t i = 0; i < n && i < kPrefetchAhead; ++i) C::Prefetch(states[i]);
     for (uint32_t i = 0; i < n; ++i) {
       if (i + kPrefetchAhead < n) C::Prefetch(states[i + kPrefetchAhead]);

@@ -1,0 +1,374 @@
+#include "irqvirt/ioapic/ioapic.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+
+namespace irqvirt::ioapic {
+
+using hw::x86::IoapicDeliveryMode;
+using hw::x86::IoapicRedirectionEntry;
+
+namespace {
+
+constexpr int kMaxPins = 120;  // RTE selectors 0x10..0xff
+
+bool NeedsVector(const IoapicRedirectionEntry& e) {
+  const auto mode = static_cast<IoapicDeliveryMode>(e.delivery_mode());
+  return mode == IoapicDeliveryMode::kFixed || mode == IoapicDeliveryMode::kLowestPriority;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Ioapic>> Ioapic::Create(hw::LapicBus& lapics,
+                                                       hw::OneShotTimer& timer,
+                                                       IoapicOptions options) {
+  if (options.num_pins < 1 || options.num_pins > kMaxPins) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("I/O APIC: %d pins outside 1..%d", options.num_pins, kMaxPins));
+  }
+  if (options.version != 0x11 && options.version != 0x20) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "I/O APIC: version %#x unsupported (0x11 without, 0x20 with EOI register)", options.version));
+  }
+  if (options.storm_threshold == 0) {
+    return absl::InvalidArgumentError("I/O APIC: storm_threshold must be at least 1");
+  }
+  if (lapics.num_vcpus() < 1) return absl::InvalidArgumentError("I/O APIC: no vCPUs");
+  return std::unique_ptr<Ioapic>(new Ioapic(lapics, timer, options));
+}
+
+Ioapic::Ioapic(hw::LapicBus& lapics, hw::OneShotTimer& timer, const IoapicOptions& options)
+    : lapics_(lapics),
+      timer_(timer),
+      num_pins_(options.num_pins),
+      version_(options.version),
+      storm_threshold_(options.storm_threshold),
+      storm_delay_ns_(options.storm_delay_ns),
+      rescan_immediately_(options.rescan_immediately),
+      pins_(static_cast<size_t>(options.num_pins)),
+      interception_(lapics.num_vcpus()) {
+  absl::MutexLock l(&mu_);
+  if (rescan_immediately_) RunRequestedRescans();
+}
+
+// ---------------------------------------------------------------- MMIO
+
+uint32_t Ioapic::MmioRead(uint32_t offset) {
+  absl::MutexLock l(&mu_);
+  switch (offset) {
+    case hw::x86::kIoapicRegSel:
+      return ioregsel_;
+    case hw::x86::kIoapicWindow:
+      return ReadIndirect();
+    default:
+      return 0;  // EOI register is write-only; everything else reads as zero
+  }
+}
+
+void Ioapic::MmioWrite(uint32_t offset, uint32_t value) {
+  absl::MutexLock l(&mu_);
+  switch (offset) {
+    case hw::x86::kIoapicRegSel:
+      ioregsel_ = static_cast<uint8_t>(value);
+      break;
+    case hw::x86::kIoapicWindow:
+      WriteIndirect(value);
+      break;
+    case hw::x86::kIoapicEoi:
+      // Version 0x20 parts clear Remote IRR of every level entry with this vector.
+      if (version_ == 0x20) {
+        ProcessEoiLocked(static_cast<uint8_t>(value), /*level=*/true);
+        if (rescan_immediately_) RunRequestedRescans();
+      }
+      break;
+    default:
+      break;  // unimplemented offsets ignore writes
+  }
+}
+
+uint32_t Ioapic::ReadIndirect() {
+  switch (ioregsel_) {
+    case hw::x86::kIoapicSelId:
+      return hw::x86::IoapicId().set_id(id_).raw();
+    case hw::x86::kIoapicSelVersion:
+      return hw::x86::IoapicVersion()
+          .set_version(version_)
+          .set_max_redir_entry(static_cast<uint64_t>(num_pins_ - 1))
+          .raw();
+    case hw::x86::kIoapicSelArbitration:
+      return hw::x86::IoapicArbitration().set_arbitration_id(id_).raw();  // mirrors the ID
+    default:
+      break;
+  }
+  if (ioregsel_ >= hw::x86::kIoapicSelRedirBase) {
+    const int pin = (ioregsel_ - hw::x86::kIoapicSelRedirBase) >> 1;
+    if (pin < num_pins_) {
+      const uint64_t raw = pins_[pin].rte.raw();
+      return (ioregsel_ & 1) ? static_cast<uint32_t>(raw >> 32) : static_cast<uint32_t>(raw);
+    }
+  }
+  return 0xffffffffu;  // unknown selector or RTE beyond the last pin (KVM behaviour)
+}
+
+void Ioapic::WriteIndirect(uint32_t value) {
+  switch (ioregsel_) {
+    case hw::x86::kIoapicSelId:
+      id_ = static_cast<uint8_t>(hw::x86::IoapicId::FromRaw(value).id());  // only bits 27:24
+      return;
+    case hw::x86::kIoapicSelVersion:
+    case hw::x86::kIoapicSelArbitration:
+      return;  // read-only
+    default:
+      break;
+  }
+  if (ioregsel_ >= hw::x86::kIoapicSelRedirBase) {
+    const int pin = (ioregsel_ - hw::x86::kIoapicSelRedirBase) >> 1;
+    if (pin < num_pins_) WriteRedirection(pin, ioregsel_ & 1, value);
+  }
+}
+
+void Ioapic::WriteRedirection(int pin, bool high_half, uint32_t value) {
+  Pin& p = pins_[pin];
+  const IoapicRedirectionEntry old = p.rte;
+  uint64_t raw = old.raw();
+  raw = high_half ? ((raw & 0xffffffffull) | (uint64_t{value} << 32))
+                  : ((raw & ~0xffffffffull) | value);
+  // Remote IRR and Delivery Status are read-only: keep what the device had.
+  raw = (raw & ~IoapicRedirectionEntry::kReadOnlyMask) |
+        (old.raw() & IoapicRedirectionEntry::kReadOnlyMask);
+  IoapicRedirectionEntry e = IoapicRedirectionEntry::FromRaw(raw);
+  // Switching to edge clears Remote IRR: guests without an EOI register rely on it (Linux, Xen).
+  if (e.trigger_mode() == 0 && e.remote_irr()) {
+    e.set_remote_irr(0);
+    ++p.stats.remote_irr_clears;
+  }
+  p.rte = e;
+  p.storm_count = 0;
+  if (e.raw() != old.raw()) {
+    RequestRescansFor(old);  // old destinations, computed with the old destination mode
+    RequestRescansFor(e);
+    if (rescan_immediately_) RunRequestedRescans();
+  }
+  if (e.trigger_mode() && p.irr && !e.mask() && !e.remote_irr()) Service(pin);
+}
+
+// ---------------------------------------------------------------- delivery
+
+absl::Status Ioapic::SetIrq(int pin, bool level) {
+  if (pin < 0 || pin >= num_pins_) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("I/O APIC: pin %d outside 0..%d", pin, num_pins_ - 1));
+  }
+  absl::MutexLock l(&mu_);
+  Pin& p = pins_[pin];
+  if (!level) {
+    p.irr = false;  // deassert never touches Remote IRR
+    return absl::OkStatus();
+  }
+  if (p.rte.trigger_mode() == 0 && p.irr) return absl::OkStatus();  // edge: no 0->1 transition
+  p.irr = true;
+  Service(pin);
+  return absl::OkStatus();
+}
+
+bool Ioapic::Service(int pin) {
+  Pin& p = pins_[pin];
+  const IoapicRedirectionEntry& e = p.rte;
+  const bool level = e.trigger_mode() != 0;
+  if (e.mask() || (level && e.remote_irr())) return false;  // stays latched in irr
+  const auto mode = static_cast<IoapicDeliveryMode>(e.delivery_mode());
+  const uint8_t vector = static_cast<uint8_t>(e.vector());
+  const uint32_t dest = static_cast<uint32_t>(e.destination());
+  const bool logical = e.dest_mode() != 0;
+  const int n = lapics_.num_vcpus();
+  int accepted = 0;
+  if (mode == IoapicDeliveryMode::kLowestPriority) {
+    // One of the matching LAPICs, rotating: the choice among equal priorities is the
+    // implementation's (KVM uses priorities or vector hashing).
+    for (int i = 0; i < n; ++i) {
+      const int v = static_cast<int>((lowest_priority_cursor_ + i) % n);
+      if (!lapics_.MatchesDestination(v, dest, logical)) continue;
+      lowest_priority_cursor_ = static_cast<uint32_t>(v + 1);
+      accepted += lapics_.Deliver(v, vector, level, mode) ? 1 : 0;
+      break;
+    }
+  } else {
+    for (int v = 0; v < n; ++v) {
+      if (lapics_.MatchesDestination(v, dest, logical)) {
+        accepted += lapics_.Deliver(v, vector, level, mode) ? 1 : 0;
+      }
+    }
+  }
+  if (accepted == 0) return false;
+  ++p.stats.deliveries;
+  if (level) {
+    // Set only when a LAPIC took it: an interrupt nobody accepted gets no EOI, and a Remote IRR
+    // set for it would block the line forever. (KVM sets it on any non-zero return.)
+    p.rte.set_remote_irr(1);
+    ++p.stats.level_deliveries;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------- EOI
+
+bool Ioapic::OnLapicEoi(int vcpu, uint8_t vector, bool level) {
+  if (!ValidVcpu(vcpu)) return false;
+  absl::MutexLock l(&mu_);
+  if (!interception_.OnEoi(vcpu, vector)) return false;
+  if (eoi_exit_handler_) {
+    eoi_exit_handler_(vcpu, vector, level);
+  } else {
+    ProcessEoiLocked(vector, level);
+  }
+  // After the EOI was handled against the old set (as KVM orders IOAPIC_EOI_EXIT before
+  // SCAN_IOAPIC), drop vectors that are no longer needed.
+  if (rescan_immediately_) RunRequestedRescans();
+  return true;
+}
+
+void Ioapic::ProcessEoi(uint8_t vector, bool level) {
+  absl::MutexLock l(&mu_);
+  ProcessEoiLocked(vector, level);
+  if (rescan_immediately_) RunRequestedRescans();
+}
+
+void Ioapic::ProcessEoiLocked(uint8_t vector, bool level) {
+  for (int pin = 0; pin < num_pins_; ++pin) {
+    Pin& p = pins_[pin];
+    if (p.rte.vector() != vector || !NeedsVector(p.rte)) continue;
+    for (const AckNotifier& n : p.ack_notifiers) n(pin);
+    // An EOI the LAPIC marks edge (TMR clear) or an edge entry has no Remote IRR to clear.
+    if (!level || p.rte.trigger_mode() == 0) continue;
+    if (p.rte.remote_irr()) {
+      p.rte.set_remote_irr(0);
+      ++p.stats.remote_irr_clears;
+    }
+    if (p.rte.mask() || !p.irr) {
+      p.storm_count = 0;
+      continue;
+    }
+    // The line is still asserted: re-deliver, unless this has happened too often in a row.
+    if (++p.storm_count >= storm_threshold_) {
+      p.storm_count = 0;
+      ++p.stats.deferred_by_storm_guard;
+      if (!storm_timer_armed_) {
+        storm_timer_armed_ = true;
+        timer_.Arm(storm_delay_ns_);
+      }
+      continue;
+    }
+    Service(pin);
+  }
+}
+
+void Ioapic::OnStormTimer() {
+  absl::MutexLock l(&mu_);
+  storm_timer_armed_ = false;
+  for (int pin = 0; pin < num_pins_; ++pin) {
+    const Pin& p = pins_[pin];
+    if (p.rte.trigger_mode() && p.irr && !p.rte.remote_irr()) Service(pin);
+  }
+}
+
+void Ioapic::SetEoiExitHandler(EoiExitHandler handler) {
+  absl::MutexLock l(&mu_);
+  eoi_exit_handler_ = std::move(handler);
+}
+
+absl::Status Ioapic::AddAckNotifier(int pin, AckNotifier notifier) {
+  if (pin < 0 || pin >= num_pins_) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("I/O APIC: pin %d outside 0..%d", pin, num_pins_ - 1));
+  }
+  if (!notifier) return absl::InvalidArgumentError("I/O APIC: empty ack notifier");
+  absl::MutexLock l(&mu_);
+  pins_[pin].ack_notifiers.push_back(std::move(notifier));
+  RequestRescansFor(pins_[pin].rte);
+  if (rescan_immediately_) RunRequestedRescans();
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- interception
+
+void Ioapic::RequestRescansFor(const IoapicRedirectionEntry& e) {
+  if (!NeedsVector(e)) {
+    interception_.RequestRescanAll();  // KVM: other delivery modes rescan everyone
+    return;
+  }
+  const uint32_t dest = static_cast<uint32_t>(e.destination());
+  const bool logical = e.dest_mode() != 0;
+  for (int v = 0; v < lapics_.num_vcpus(); ++v) {
+    if (lapics_.MatchesDestination(v, dest, logical)) interception_.RequestRescan(v);
+  }
+}
+
+void Ioapic::RunRequestedRescans() {
+  for (int v = 0; v < interception_.num_vcpus(); ++v) {
+    if (interception_.rescan_requested(v)) RescanLocked(v);
+  }
+}
+
+void Ioapic::RescanLocked(int vcpu) {
+  std::vector<EoiRoute> routes;
+  routes.reserve(static_cast<size_t>(num_pins_));
+  for (const Pin& p : pins_) {
+    if (!NeedsVector(p.rte)) continue;
+    if (p.rte.trigger_mode() == 0 && p.ack_notifiers.empty()) continue;  // nothing to tell
+    routes.push_back({static_cast<uint8_t>(p.rte.vector()),
+                      static_cast<uint32_t>(p.rte.destination()), p.rte.dest_mode() != 0});
+  }
+  interception_.Rescan(vcpu, routes, lapics_);
+}
+
+bool Ioapic::InterceptsEoi(int vcpu, uint8_t vector) {
+  if (!ValidVcpu(vcpu)) return false;
+  absl::MutexLock l(&mu_);
+  return interception_.Intercepts(vcpu, vector);
+}
+
+std::bitset<256> Ioapic::HandledVectors(int vcpu) {
+  if (!ValidVcpu(vcpu)) return {};
+  absl::MutexLock l(&mu_);
+  return interception_.handled(vcpu);
+}
+
+int Ioapic::HighestStalePendingEoi(int vcpu) {
+  if (!ValidVcpu(vcpu)) return -1;
+  absl::MutexLock l(&mu_);
+  return interception_.highest_stale(vcpu);
+}
+
+uint64_t Ioapic::InterceptedEois(int vcpu, uint8_t vector) {
+  if (!ValidVcpu(vcpu)) return 0;
+  absl::MutexLock l(&mu_);
+  return interception_.intercepted(vcpu, vector);
+}
+
+bool Ioapic::RescanPending(int vcpu) {
+  if (!ValidVcpu(vcpu)) return false;
+  absl::MutexLock l(&mu_);
+  return interception_.rescan_requested(vcpu);
+}
+
+void Ioapic::ProcessPendingRescans(int vcpu) {
+  if (!ValidVcpu(vcpu)) return;
+  absl::MutexLock l(&mu_);
+  if (interception_.rescan_requested(vcpu)) RescanLocked(vcpu);
+}
+
+hw::x86::IoapicRedirectionEntry Ioapic::Entry(int pin) {
+  if (pin < 0 || pin >= num_pins_) return IoapicRedirectionEntry::FromRaw(~uint64_t{0});
+  absl::MutexLock l(&mu_);
+  return pins_[pin].rte;
+}
+
+PinStats Ioapic::Stats(int pin) {
+  if (pin < 0 || pin >= num_pins_) return {};
+  absl::MutexLock l(&mu_);
+  return pins_[pin].stats;
+}
+
+}  // namespace irqvirt::ioapic

@@ -1,0 +1,149 @@
+// A guest-facing I/O APIC (82093AA-compatible, optionally version 0x20 with the EOI register),
+// with per-vCPU EOI interception and stale-EOI rescans.
+//
+// Guest input is never an error: any value at any offset gets the architectural behaviour
+// (read-only bits kept, unknown selectors read as all ones and ignore writes, out-of-range RTEs
+// read as all ones), and the state stays consistent. Host-side calls with bad arguments (unknown
+// pin or vCPU) return an error and change nothing.
+//
+// Two ways to embed it:
+//  - in-kernel style: the hypervisor calls OnLapicEoi(vcpu, vector, level) for every guest EOI of
+//    a vector that InterceptsEoi(vcpu, vector) says must exit (e.g. load HandledVectors(vcpu) as
+//    the APICv EOI-exit bitmap); OnLapicEoi processes it here.
+//  - split (userspace I/O APIC): install an EoiExitHandler; OnLapicEoi then hands intercepted
+//    EOIs to it (like KVM_EXIT_IOAPIC_EOI), and the userspace side calls ProcessEoi(vector, level).
+//
+// Rescans of a vCPU's interception set are requested when routes change (old and new
+// destinations, the old set computed with the old destination mode) and when the vCPU EOIs its
+// highest stale vector. With Options::rescan_immediately (default) they run at once; otherwise the
+// embedder runs ProcessPendingRescans(vcpu) before the vCPU next enters the guest, as KVM does
+// with KVM_REQ_SCAN_IOAPIC.
+//
+// Locking: one mutex (mu_) guards all state; it is task-context only (MMIO exits, device lines,
+// EOI exits, timer callbacks), never taken from a hard-IRQ handler. LapicBus, OneShotTimer, ack
+// notifiers and the EOI exit handler are called with mu_ held and must not call back into the
+// Ioapic.
+#ifndef IRQVIRT_IRQVIRT_IOAPIC_IOAPIC_H_
+#define IRQVIRT_IRQVIRT_IOAPIC_IOAPIC_H_
+
+#include <bitset>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "hw/lapic_bus.h"
+#include "hw/x86/ioapic_regs.h"
+#include "irqvirt/ioapic/eoi_interception.h"
+
+namespace irqvirt::ioapic {
+
+struct IoapicOptions {
+  int num_pins = 24;
+  uint8_t version = 0x20;  // 0x11: no EOI register (KVM); 0x20: EOI register at 0x40 (QEMU)
+  // Interrupt-storm guard: after this many successive re-deliveries on EOI with the line still
+  // asserted, the next one is deferred by storm_delay_ns (KVM: 10000 and 10 ms).
+  uint32_t storm_threshold = 10000;
+  uint64_t storm_delay_ns = 10'000'000;
+  bool rescan_immediately = true;
+};
+
+// Per-pin counters, for embedders' statistics and for tests.
+struct PinStats {
+  uint64_t deliveries = 0;         // interrupts sent to at least one LAPIC
+  uint64_t level_deliveries = 0;   // of those, level-triggered (each sets Remote IRR)
+  uint64_t remote_irr_clears = 0;  // Remote IRR 1 -> 0 by EOI or level->edge switch
+  uint64_t deferred_by_storm_guard = 0;
+};
+
+class Ioapic {
+ public:
+  using AckNotifier = std::function<void(int pin)>;
+  using EoiExitHandler = std::function<void(int vcpu, uint8_t vector, bool level)>;
+
+  // Pin count 1..240 (the version register has 8 bits for max entry; RTE selectors end at 0xff).
+  static absl::StatusOr<std::unique_ptr<Ioapic>> Create(hw::LapicBus& lapics,
+                                                        hw::OneShotTimer& timer,
+                                                        IoapicOptions options = {});
+
+  // --- guest MMIO (offset within the 0x100-byte window) ---
+  uint32_t MmioRead(uint32_t offset);
+  void MmioWrite(uint32_t offset, uint32_t value);
+
+  // --- device lines ---
+  absl::Status SetIrq(int pin, bool level);
+
+  // --- EOIs ---
+  // A guest EOI of `vector` on `vcpu` (`level` = the LAPIC's TMR bit). Returns whether it was
+  // intercepted. Non-intercepted EOIs are not the I/O APIC's business and change nothing.
+  bool OnLapicEoi(int vcpu, uint8_t vector, bool level);
+  // The I/O APIC side of an EOI broadcast (in-kernel: from OnLapicEoi; split: from userspace).
+  void ProcessEoi(uint8_t vector, bool level);
+  void SetEoiExitHandler(EoiExitHandler handler);
+  // Called on every EOI of `pin`'s vector (irqfd resampler, PIT reinjection). Edge pins with a
+  // notifier are intercepted too.
+  absl::Status AddAckNotifier(int pin, AckNotifier notifier);
+
+  // --- interception state ---
+  bool InterceptsEoi(int vcpu, uint8_t vector);
+  std::bitset<256> HandledVectors(int vcpu);
+  int HighestStalePendingEoi(int vcpu);
+  uint64_t InterceptedEois(int vcpu, uint8_t vector);
+  bool RescanPending(int vcpu);
+  void ProcessPendingRescans(int vcpu);
+
+  // --- storm guard timer ---
+  void OnStormTimer();
+
+  // --- introspection ---
+  hw::x86::IoapicRedirectionEntry Entry(int pin);
+  PinStats Stats(int pin);
+  int num_pins() const { return num_pins_; }
+
+ private:
+  struct Pin {
+    hw::x86::IoapicRedirectionEntry rte = hw::x86::IoapicRedirectionEntry().set_mask(1);
+    bool irr = false;  // latched request; follows the line for edge pins
+    uint32_t storm_count = 0;
+    std::vector<AckNotifier> ack_notifiers;
+    PinStats stats;
+  };
+
+  Ioapic(hw::LapicBus& lapics, hw::OneShotTimer& timer, const IoapicOptions& options);
+
+  uint32_t ReadIndirect() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WriteIndirect(uint32_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WriteRedirection(int pin, bool high_half, uint32_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Delivers pin's interrupt if it may; returns whether any LAPIC accepted it.
+  bool Service(int pin) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ProcessEoiLocked(uint8_t vector, bool level) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RequestRescansFor(const hw::x86::IoapicRedirectionEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RunRequestedRescans() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RescanLocked(int vcpu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool ValidVcpu(int vcpu) const { return vcpu >= 0 && vcpu < lapics_.num_vcpus(); }
+
+  hw::LapicBus& lapics_;
+  hw::OneShotTimer& timer_;
+  const int num_pins_;
+  const uint8_t version_;
+  const uint32_t storm_threshold_;
+  const uint64_t storm_delay_ns_;
+  const bool rescan_immediately_;
+
+  absl::Mutex mu_;
+  uint8_t ioregsel_ ABSL_GUARDED_BY(mu_) = 0;
+  uint8_t id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<Pin> pins_ ABSL_GUARDED_BY(mu_);
+  EoiInterception interception_ ABSL_GUARDED_BY(mu_);
+  EoiExitHandler eoi_exit_handler_ ABSL_GUARDED_BY(mu_);
+  uint32_t lowest_priority_cursor_ ABSL_GUARDED_BY(mu_) = 0;
+  bool storm_timer_armed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace irqvirt::ioapic
+
+#endif  // IRQVIRT_IRQVIRT_IOAPIC_IOAPIC_H_

@@ -1,0 +1,496 @@
+// The I/O APIC: register model, edge/level semantics, masking, EOI and re-delivery, the storm
+// guard, the three reconfiguration stories, the kvm-unit-tests x86/ioapic.c scenarios, and the
+// split-irqchip hook. Everything is asserted on what the fake LAPICs and the guest observe.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "tests/ioapic/ioapic_harness.h"
+
+namespace irqvirt::testing {
+namespace {
+
+constexpr int kPin = 0x0e;  // the line kvm-unit-tests uses
+
+// ------------------------------------------------------------------ register model
+
+TEST(IoapicRegisters, VersionIsReadOnlyAndReportsPins) {
+  IoapicHarness h;
+  EXPECT_EQ(h.Read(0x01), 0x00170020u);  // 24 pins - 1 = 0x17, version 0x20
+  h.Write(0x01, ~0x00170020u);
+  EXPECT_EQ(h.Read(0x01), 0x00170020u);
+  IoapicHarness old(2, {.num_pins = 16, .version = 0x11});
+  EXPECT_EQ(old.Read(0x01), 0x000f0011u);
+}
+
+TEST(IoapicRegisters, OnlyIdBits27To24AreWritable) {
+  IoapicHarness h;
+  h.Write(0x00, 0xffffffffu);
+  EXPECT_EQ(h.Read(0x00), 0x0f000000u);
+  h.Write(0x00, 0x05123456u);
+  EXPECT_EQ(h.Read(0x00), 0x05000000u);
+}
+
+TEST(IoapicRegisters, ArbitrationMirrorsIdAndIsReadOnly) {
+  IoapicHarness h;
+  h.Write(0x00, 0x0f000000u);
+  EXPECT_EQ(h.Read(0x02), 0x0f000000u);
+  h.Write(0x02, 0x01000000u);
+  EXPECT_EQ(h.Read(0x02), 0x0f000000u);
+  EXPECT_EQ(h.Read(0x00), 0x0f000000u);
+}
+
+TEST(IoapicRegisters, ResetStateIsMaskedAndSelectorKeepsEightBits) {
+  IoapicHarness h;
+  for (int pin = 0; pin < 24; ++pin) {
+    EXPECT_EQ(h.Read(static_cast<uint8_t>(0x10 + 2 * pin)), 0x00010000u) << pin;
+    EXPECT_EQ(h.Read(static_cast<uint8_t>(0x11 + 2 * pin)), 0u) << pin;
+  }
+  h.ioapic->MmioWrite(0x00, 0x1ff);
+  EXPECT_EQ(h.ioapic->MmioRead(0x00), 0xffu);
+}
+
+TEST(IoapicRegisters, OutOfRangeSelectorsReadAllOnesAndIgnoreWrites) {
+  IoapicHarness h;
+  EXPECT_EQ(h.Read(0x40), 0xffffffffu);  // RTE 24 low: beyond the last pin
+  EXPECT_EQ(h.Read(0x41), 0xffffffffu);
+  EXPECT_EQ(h.Read(0xff), 0xffffffffu);
+  EXPECT_EQ(h.Read(0x03), 0xffffffffu);  // undefined selectors
+  EXPECT_EQ(h.Read(0x0f), 0xffffffffu);
+  std::vector<uint32_t> before;
+  for (int sel = 0; sel < 0x40; ++sel) before.push_back(h.Read(static_cast<uint8_t>(sel)));
+  for (uint8_t sel : {0x03, 0x0f, 0x40, 0x41, 0xfe, 0xff}) h.Write(sel, 0x12345678u);
+  for (int sel = 0; sel < 0x40; ++sel) EXPECT_EQ(h.Read(static_cast<uint8_t>(sel)), before[sel]);
+}
+
+TEST(IoapicRegisters, UnknownOffsetsReadZeroAndIgnoreWrites) {
+  IoapicHarness h;
+  h.SetRte(1, {.vector = 0x40, .level = true});
+  for (uint32_t off : {0x04u, 0x20u, 0x44u, 0xfcu, 0x100u, 0xffffffffu}) {
+    h.ioapic->MmioWrite(off, 0xffffffffu);
+    EXPECT_EQ(h.ioapic->MmioRead(off), 0u) << off;
+  }
+  EXPECT_EQ(h.ioapic->MmioRead(hw::x86::kIoapicEoi), 0u) << "EOI register is write-only";
+  EXPECT_EQ(h.ReadRte(1), MakeRte({.vector = 0x40, .level = true}));
+}
+
+TEST(IoapicRegisters, RemoteIrrAndDeliveryStatusAreReadOnly) {
+  IoapicHarness h;
+  // The guest tries to set both read-only bits.
+  h.Write(0x10 + 2 * 2, static_cast<uint32_t>(MakeRte({.vector = 0x41, .level = true}).raw()) |
+                            0x5000u);
+  EXPECT_EQ(h.ReadRte(2).remote_irr(), 0u);
+  EXPECT_EQ(h.ReadRte(2).delivery_status(), 0u);
+  h.Line(2, true);
+  ASSERT_EQ(h.ReadRte(2).remote_irr(), 1u);
+  // ...and to clear Remote IRR by rewriting the low dword without it.
+  h.Write(0x10 + 2 * 2, static_cast<uint32_t>(MakeRte({.vector = 0x41, .level = true}).raw()));
+  EXPECT_EQ(h.ReadRte(2).remote_irr(), 1u);
+}
+
+TEST(IoapicRegisters, CreateRejectsBadOptions) {
+  hw::fake::FakeLapics lapics(1);
+  hw::fake::FakeTimer timer;
+  EXPECT_FALSE(ioapic::Ioapic::Create(lapics, timer, {.num_pins = 0}).ok());
+  EXPECT_FALSE(ioapic::Ioapic::Create(lapics, timer, {.num_pins = 121}).ok());
+  EXPECT_FALSE(ioapic::Ioapic::Create(lapics, timer, {.version = 0x21}).ok());
+  EXPECT_FALSE(ioapic::Ioapic::Create(lapics, timer, {.storm_threshold = 0}).ok());
+  EXPECT_TRUE(ioapic::Ioapic::Create(lapics, timer, {.num_pins = 120}).ok());
+}
+
+TEST(IoapicHostInput, UnknownPinOrVcpuIsAnErrorAndChangesNothing) {
+  IoapicHarness h;
+  EXPECT_EQ(h.ioapic->SetIrq(-1, true).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(h.ioapic->SetIrq(24, true).message(), "I/O APIC: pin 24 outside 0..23");
+  EXPECT_FALSE(h.ioapic->OnLapicEoi(99, 0x30, true));
+  EXPECT_FALSE(h.ioapic->OnLapicEoi(-1, 0x30, true));
+  EXPECT_FALSE(h.ioapic->AddAckNotifier(24, [](int) {}).ok());
+  EXPECT_EQ(h.lapics.total_deliveries(), 0u);
+}
+
+// ------------------------------------------------------------------ edge and level
+
+TEST(IoapicEdge, OneEdgeOneInterruptAndHeldLineCoalesces) {  // KUT test_ioapic_edge_intr
+  IoapicHarness h;
+  h.SetRte(kPin, {.vector = 0x76});
+  h.Line(kPin, true);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x76), 1u);
+  h.Line(kPin, true);  // no 0 -> 1 transition
+  EXPECT_EQ(h.lapics.deliveries(0, 0x76), 1u);
+  h.Line(kPin, false);
+  h.Line(kPin, true);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x76), 2u);
+  EXPECT_EQ(h.ReadRte(kPin).remote_irr(), 0u) << "edge entries never set Remote IRR";
+}
+
+TEST(IoapicLevel, DeliveredOnceClearedByEoi) {  // KUT test_ioapic_level_intr
+  IoapicHarness h;
+  h.SetRte(kPin, {.vector = 0x77, .level = true});
+  h.Line(kPin, true);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x77), 1u);
+  EXPECT_EQ(h.ReadRte(kPin).remote_irr(), 1u);
+  EXPECT_TRUE(h.lapics.tmr(0, 0x77));
+  ASSERT_EQ(h.lapics.Acknowledge(0), 0x77);
+  h.Line(kPin, false);  // handler deasserts
+  h.lapics.Eoi(0);
+  EXPECT_EQ(h.ReadRte(kPin).remote_irr(), 0u);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x77), 1u);
+  EXPECT_EQ(h.ioapic->Stats(kPin).remote_irr_clears, 1u);
+}
+
+TEST(IoapicEdge, SimultaneousEdgesBothDeliveredHigherFirst) {  // KUT test_ioapic_simultaneous
+  IoapicHarness h;
+  h.SetRte(0x0e, {.vector = 0x76});
+  h.SetRte(0x0f, {.vector = 0x78});
+  h.Line(0x0e, true);  // guest has IF = 0: nothing is acknowledged yet
+  h.Line(0x0f, true);
+  EXPECT_EQ(h.lapics.Acknowledge(0), 0x78);
+  EXPECT_EQ(h.lapics.Acknowledge(0), 0x76);
+}
+
+TEST(IoapicLevel, AssertWhileInServiceCoalesces) {  // KUT test_ioapic_level_coalesce
+  IoapicHarness h;
+  h.SetRte(kPin, {.vector = 0x79, .level = true});
+  h.Line(kPin, true);
+  ASSERT_EQ(h.lapics.Acknowledge(0), 0x79);
+  h.Line(kPin, true);  // asserted again while Remote IRR is set: latched, not delivered
+  EXPECT_EQ(h.lapics.deliveries(0, 0x79), 1u);
+  h.Line(kPin, false);
+  h.lapics.Eoi(0);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x79), 1u);
+}
+
+TEST(IoapicLevel, SequentialAssertionsTwoInterrupts) {  // KUT test_ioapic_level_sequential
+  IoapicHarness h;
+  h.SetRte(kPin, {.vector = 0x79, .level = true});
+  for (int i = 0; i < 2; ++i) {
+    h.Line(kPin, true);
+    ASSERT_EQ(h.lapics.Acknowledge(0), 0x79);
+    h.Line(kPin, false);
+    h.lapics.Eoi(0);
+  }
+  EXPECT_EQ(h.lapics.deliveries(0, 0x79), 2u);
+}
+
+TEST(IoapicLevel, LineHighAtEoiRedelivers) {  // KUT test_ioapic_level_retrigger
+  IoapicHarness h;
+  h.SetRte(kPin, {.vector = 0x7a, .level = true});
+  h.Line(kPin, true);
+  ASSERT_EQ(h.lapics.Acknowledge(0), 0x7a);
+  h.lapics.Eoi(0);  // line still asserted
+  EXPECT_EQ(h.lapics.deliveries(0, 0x7a), 2u);
+  EXPECT_EQ(h.ReadRte(kPin).remote_irr(), 1u);
+  ASSERT_EQ(h.lapics.Acknowledge(0), 0x7a);
+  h.Line(kPin, false);
+  h.lapics.Eoi(0);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x7a), 2u);
+  EXPECT_EQ(h.ReadRte(kPin).remote_irr(), 0u);
+}
+
+TEST(IoapicMask, MaskedEdgeIsDroppedUnmaskDoesNotReplay) {  // KUT test_ioapic_edge_mask
+  IoapicHarness h;
+  h.SetRte(kPin, {.vector = 0x7b, .masked = true});
+  h.Line(kPin, true);
+  h.Line(kPin, false);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x7b), 0u);
+  h.SetMask(kPin, false);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x7b), 0u);
+  h.Line(kPin, true);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x7b), 1u);
+}
+
+TEST(IoapicMask, MaskedLevelIsDeliveredOnUnmask) {  // KUT test_ioapic_level_mask
+  IoapicHarness h;
+  h.SetRte(kPin, {.vector = 0x7c, .level = true, .masked = true});
+  h.Line(kPin, true);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x7c), 0u);
+  EXPECT_EQ(h.ReadRte(kPin).remote_irr(), 0u);
+  h.SetMask(kPin, false);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x7c), 1u);
+}
+
+TEST(IoapicMask, MaskThenEoiWithLineHighRedeliversOnUnmask) {  // KUT level_retrigger_mask
+  IoapicHarness h;
+  h.SetRte(kPin, {.vector = 0x7d, .level = true});
+  h.Line(kPin, true);
+  ASSERT_EQ(h.lapics.Acknowledge(0), 0x7d);
+  h.SetMask(kPin, true);
+  h.lapics.Eoi(0);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x7d), 1u);
+  EXPECT_EQ(h.ReadRte(kPin).remote_irr(), 0u);
+  h.SetMask(kPin, false);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x7d), 2u);
+}
+
+TEST(IoapicTmr, EdgeClearsAndLevelSetsTheTmrBit) {  // KUT test_ioapic_edge_tmr / level_tmr
+  IoapicHarness h;
+  h.SetRte(kPin, {.vector = 0x7e, .level = true});
+  h.Line(kPin, true);
+  EXPECT_TRUE(h.lapics.tmr(0, 0x7e));
+  h.lapics.Acknowledge(0);
+  h.Line(kPin, false);
+  h.lapics.Eoi(0);
+  h.SetRte(kPin, {.vector = 0x7e});
+  h.Line(kPin, true);
+  EXPECT_FALSE(h.lapics.tmr(0, 0x7e));
+}
+
+TEST(IoapicDestination, PhysicalLogicalBroadcastLowestPriority) {  // KUT *_destination_mode
+  IoapicHarness h;
+  h.SetRte(1, {.vector = 0x60, .level = true, .dest = 1});
+  h.Line(1, true);
+  EXPECT_EQ(h.lapics.deliveries(1, 0x60), 1u);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x60), 0u);
+
+  h.SetRte(2, {.vector = 0x61, .level = true, .dest = 0x0d, .logical = true});
+  h.Line(2, true);
+  for (int v : {0, 2, 3}) {
+    EXPECT_EQ(h.lapics.deliveries(v, 0x61), 1u) << v;
+    ASSERT_EQ(h.lapics.Acknowledge(v), 0x61);
+  }
+  EXPECT_EQ(h.lapics.deliveries(1, 0x61), 0u);
+  h.Line(2, false);
+  for (int v : {0, 2, 3}) h.lapics.Eoi(v);
+  EXPECT_EQ(h.ReadRte(2).remote_irr(), 0u);
+  for (int v : {0, 2, 3}) EXPECT_EQ(h.lapics.deliveries(v, 0x61), 1u) << v;
+
+  h.SetRte(3, {.vector = 0x62, .dest = 0xff});
+  h.Line(3, true);
+  for (int v = 0; v < 4; ++v) EXPECT_EQ(h.lapics.deliveries(v, 0x62), 1u) << v;
+
+  h.SetRte(4, {.vector = 0x63, .dest = 0x0f, .logical = true,
+               .mode = IoapicDeliveryMode::kLowestPriority});
+  h.Line(4, true);
+  uint64_t total = 0;
+  for (int v = 0; v < 4; ++v) total += h.lapics.deliveries(v, 0x63);
+  EXPECT_EQ(total, 1u) << "lowest priority picks exactly one";
+}
+
+TEST(IoapicLevel, SwitchToEdgeClearsRemoteIrr) {
+  IoapicHarness h;
+  h.SetRte(5, {.vector = 0x64, .level = true});
+  h.Line(5, true);
+  ASSERT_EQ(h.ReadRte(5).remote_irr(), 1u);
+  h.SetRte(5, {.vector = 0x64});
+  EXPECT_EQ(h.ReadRte(5).remote_irr(), 0u);
+  EXPECT_EQ(h.ioapic->Stats(5).remote_irr_clears, 1u);
+}
+
+TEST(IoapicLevel, DeassertDoesNotTouchRemoteIrr) {
+  IoapicHarness h;
+  h.SetRte(5, {.vector = 0x64, .level = true});
+  h.Line(5, true);
+  h.Line(5, false);
+  EXPECT_EQ(h.ReadRte(5).remote_irr(), 1u);
+}
+
+TEST(IoapicLevel, IllegalVectorIsRejectedAndDoesNotStickTheLine) {
+  IoapicHarness h;
+  h.SetRte(6, {.vector = 0x05, .level = true});  // guest garbage: vectors 0..15 are illegal
+  h.Line(6, true);
+  EXPECT_EQ(h.lapics.rejected(), 1u);
+  EXPECT_EQ(h.ReadRte(6).remote_irr(), 0u);
+  h.SetRte(6, {.vector = 0x65, .level = true});  // fixed by the guest: delivered at once
+  EXPECT_EQ(h.lapics.deliveries(0, 0x65), 1u);
+}
+
+TEST(IoapicEoiRegister, Version20ClearsRemoteIrrVersion11IgnoresIt) {
+  IoapicHarness h;
+  h.SetRte(7, {.vector = 0x66, .level = true});
+  h.Line(7, true);
+  h.Line(7, false);
+  h.ioapic->MmioWrite(hw::x86::kIoapicEoi, 0x66);
+  EXPECT_EQ(h.ReadRte(7).remote_irr(), 0u);
+
+  IoapicHarness old(4, {.version = 0x11});
+  old.SetRte(7, {.vector = 0x66, .level = true});
+  old.Line(7, true);
+  old.ioapic->MmioWrite(hw::x86::kIoapicEoi, 0x66);
+  EXPECT_EQ(old.ReadRte(7).remote_irr(), 1u);
+}
+
+TEST(IoapicStormGuard, DefersAfterThresholdSuccessiveRedeliveries) {
+  IoapicHarness h(2, {.storm_threshold = 3, .storm_delay_ns = 5'000'000});
+  h.SetRte(8, {.vector = 0x67, .level = true});
+  h.Line(8, true);  // a broken device holds the line; the guest EOIs without quieting it
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(h.lapics.Acknowledge(0), 0x67) << i;
+    h.lapics.Eoi(0);
+  }
+  // Deliveries: the first, then re-deliveries on EOIs 1 and 2; the third EOI is deferred.
+  EXPECT_EQ(h.lapics.deliveries(0, 0x67), 3u);
+  EXPECT_TRUE(h.timer.armed());
+  EXPECT_EQ(h.timer.last_delay_ns(), 5'000'000u);
+  EXPECT_EQ(h.ioapic->Stats(8).deferred_by_storm_guard, 1u);
+  EXPECT_EQ(h.lapics.Acknowledge(0), -1) << "nothing pending until the timer fires";
+  ASSERT_TRUE(h.timer.Fire());
+  h.ioapic->OnStormTimer();
+  EXPECT_EQ(h.lapics.deliveries(0, 0x67), 4u);
+  // The counter restarted: the next two EOIs re-deliver at once.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(h.lapics.Acknowledge(0), 0x67);
+    h.lapics.Eoi(0);
+  }
+  EXPECT_EQ(h.lapics.deliveries(0, 0x67), 6u);
+}
+
+TEST(IoapicStormGuard, LineLowAtEoiResetsTheCount) {
+  IoapicHarness h(1, {.storm_threshold = 2});
+  h.SetRte(8, {.vector = 0x67, .level = true});
+  for (int round = 0; round < 5; ++round) {
+    h.Line(8, true);
+    ASSERT_EQ(h.lapics.Acknowledge(0), 0x67);
+    h.lapics.Eoi(0);  // re-delivered once (line high)
+    ASSERT_EQ(h.lapics.Acknowledge(0), 0x67);
+    h.Line(8, false);
+    h.lapics.Eoi(0);  // line low: counter back to 0
+  }
+  EXPECT_EQ(h.timer.arm_count(), 0u);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x67), 10u);
+}
+
+// ------------------------------------------------------------------ reconfiguration stories
+
+// (a) db2bdcbbbd32: an edge interrupt with an ack notifier (a PIT-like source) is re-routed
+// while still pending on the old vCPU. Its EOI must still reach the notifier.
+TEST(IoapicReconfigure, EdgeReroutedWhilePendingOnOldVcpu) {
+  IoapicHarness h;
+  int acks = 0;
+  ASSERT_TRUE(h.ioapic->AddAckNotifier(0, [&](int) { ++acks; }).ok());
+  h.SetRte(0, {.vector = 0x50, .dest = 0});
+  EXPECT_TRUE(h.ioapic->InterceptsEoi(0, 0x50));
+  h.Line(0, true);
+  h.Line(0, false);
+  ASSERT_TRUE(h.lapics.irr(0, 0x50));  // pending on vCPU 0, not yet acknowledged
+  // vCPU 1 re-routes the pin to itself (upper dword only).
+  h.Write(0x11, static_cast<uint32_t>(MakeRte({.vector = 0x50, .dest = 1}).raw() >> 32));
+  EXPECT_TRUE(h.ioapic->InterceptsEoi(1, 0x50));
+  EXPECT_TRUE(h.ioapic->InterceptsEoi(0, 0x50)) << "in flight from the old routing";
+  EXPECT_EQ(h.ioapic->HighestStalePendingEoi(0), 0x50);
+  ASSERT_EQ(h.lapics.Acknowledge(0), 0x50);
+  h.lapics.Eoi(0);
+  EXPECT_EQ(acks, 1) << "the stale EOI reached the ack notifier";
+  EXPECT_FALSE(h.ioapic->InterceptsEoi(0, 0x50)) << "and vCPU 0 stopped intercepting it";
+  EXPECT_EQ(h.ioapic->HighestStalePendingEoi(0), -1);
+  // The next edge goes to vCPU 1 only, and its EOI is seen too.
+  h.Line(0, true);
+  EXPECT_EQ(h.lapics.deliveries(1, 0x50), 1u);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x50), 1u);
+  ASSERT_EQ(h.lapics.Acknowledge(1), 0x50);
+  h.lapics.Eoi(1);
+  EXPECT_EQ(acks, 2);
+}
+
+// (b) 0fc5a36dd6b3: the handler of a level interrupt on vCPU 0 deasserts the line, re-routes the
+// entry to vCPU 1 by rewriting only the upper dword, then EOIs on vCPU 0. Remote IRR must clear.
+void LevelSelfReconfigure(IoapicHarness& h) {
+  h.SetRte(3, {.vector = 0x60, .level = true, .dest = 0});
+  h.Line(3, true);
+  ASSERT_EQ(h.lapics.Acknowledge(0), 0x60);
+  h.Line(3, false);
+  h.Write(0x10 + 2 * 3 + 1,
+          static_cast<uint32_t>(MakeRte({.vector = 0x60, .level = true, .dest = 1}).raw() >> 32));
+  EXPECT_TRUE(h.ioapic->InterceptsEoi(0, 0x60)) << "the in-service vector stays intercepted";
+  EXPECT_EQ(h.ioapic->HighestStalePendingEoi(0), 0x60);
+  h.lapics.Eoi(0);
+}
+
+TEST(IoapicReconfigure, LevelReroutedByItsOwnHandlerDoesNotStickTheLine) {  // KUT self_reconfigure
+  IoapicHarness h;
+  LevelSelfReconfigure(h);
+  EXPECT_EQ(h.ReadRte(3).remote_irr(), 0u);
+  EXPECT_EQ(h.ioapic->InterceptedEois(0, 0x60), 1u);
+  h.Line(3, true);  // the line works again, now towards vCPU 1
+  EXPECT_EQ(h.lapics.deliveries(1, 0x60), 1u);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x60), 1u);
+  ASSERT_EQ(h.lapics.Acknowledge(1), 0x60);
+  h.Line(3, false);
+  h.lapics.Eoi(1);
+  EXPECT_EQ(h.ReadRte(3).remote_irr(), 0u);
+}
+
+// (c) 87e4951e250b: after (b), vCPU 0 stops intercepting the vector as soon as the stale EOI is
+// done; later uses of that vector on vCPU 0 by other sources do not exit.
+TEST(IoapicReconfigure, OldVcpuStopsInterceptingAfterTheStaleEoi) {
+  IoapicHarness h;
+  LevelSelfReconfigure(h);
+  const uint64_t at_stale_eoi = h.ioapic->InterceptedEois(0, 0x60);
+  ASSERT_EQ(at_stale_eoi, 1u);
+  EXPECT_FALSE(h.ioapic->InterceptsEoi(0, 0x60));
+  for (int i = 0; i < 5; ++i) {  // an MSI reuses vector 0x60 on vCPU 0
+    h.lapics.RaiseDirect(0, 0x60);
+    ASSERT_EQ(h.lapics.Acknowledge(0), 0x60);
+    h.lapics.Eoi(0);
+  }
+  EXPECT_EQ(h.ioapic->InterceptedEois(0, 0x60) - at_stale_eoi, 0u);
+}
+
+// The old destination set is computed with the old destination mode (KVM uses the new one).
+TEST(IoapicReconfigure, OldDestinationUsesTheOldDestinationMode) {
+  IoapicHarness h;
+  // Logical 0x01 = vCPU 0 (flat LDR 1 << 0); the new physical destination 2 is vCPU 2. Read with
+  // the new (physical) mode, the old destination 0x01 would be vCPU 1 instead of vCPU 0.
+  h.SetRte(4, {.vector = 0x70, .level = true, .dest = 0x01, .logical = true});
+  h.Line(4, true);
+  ASSERT_EQ(h.lapics.Acknowledge(0), 0x70);
+  h.Line(4, false);
+  h.SetRte(4, {.vector = 0x70, .level = true, .dest = 2});
+  EXPECT_EQ(h.ioapic->HighestStalePendingEoi(0), 0x70) << "vCPU 0 was rescanned";
+  h.lapics.Eoi(0);
+  EXPECT_EQ(h.ReadRte(4).remote_irr(), 0u);
+  EXPECT_FALSE(h.ioapic->InterceptsEoi(0, 0x70));
+  EXPECT_TRUE(h.ioapic->InterceptsEoi(2, 0x70));
+}
+
+TEST(IoapicInterception, LevelTargetsInterceptEdgeWithoutNotifierDoesNot) {
+  IoapicHarness h;
+  h.SetRte(1, {.vector = 0x40, .level = true, .dest = 2});
+  h.SetRte(2, {.vector = 0x41, .dest = 2});
+  EXPECT_TRUE(h.ioapic->InterceptsEoi(2, 0x40));
+  EXPECT_FALSE(h.ioapic->InterceptsEoi(2, 0x41));
+  EXPECT_FALSE(h.ioapic->InterceptsEoi(1, 0x40));
+  EXPECT_EQ(h.ioapic->HandledVectors(2).count(), 1u);
+  // An EOI nobody needs is not intercepted and changes nothing.
+  EXPECT_FALSE(h.ioapic->OnLapicEoi(1, 0x40, true));
+  EXPECT_EQ(h.ioapic->InterceptedEois(1, 0x40), 0u);
+}
+
+TEST(IoapicInterception, DeferredRescansWaitForTheVcpu) {
+  IoapicHarness h(2, {.rescan_immediately = false});
+  h.ioapic->ProcessPendingRescans(0);
+  h.ioapic->ProcessPendingRescans(1);
+  h.SetRte(1, {.vector = 0x40, .level = true, .dest = 1});
+  EXPECT_TRUE(h.ioapic->RescanPending(1));
+  EXPECT_FALSE(h.ioapic->InterceptsEoi(1, 0x40)) << "not yet: vCPU 1 has not re-entered";
+  h.ioapic->ProcessPendingRescans(1);
+  EXPECT_FALSE(h.ioapic->RescanPending(1));
+  EXPECT_TRUE(h.ioapic->InterceptsEoi(1, 0x40));
+}
+
+// ------------------------------------------------------------------ split irqchip
+
+TEST(IoapicSplit, InterceptedEoisGoToTheExitHandler) {
+  IoapicHarness h;
+  struct Exit {
+    int vcpu;
+    uint8_t vector;
+    bool level;
+  };
+  std::vector<Exit> exits;
+  h.ioapic->SetEoiExitHandler([&](int v, uint8_t vec, bool level) { exits.push_back({v, vec, level}); });
+  h.SetRte(9, {.vector = 0x68, .level = true, .dest = 3});
+  h.Line(9, true);
+  ASSERT_EQ(h.lapics.Acknowledge(3), 0x68);
+  h.Line(9, false);
+  h.lapics.Eoi(3);
+  ASSERT_EQ(exits.size(), 1u);
+  EXPECT_EQ(exits[0].vcpu, 3);
+  EXPECT_EQ(exits[0].vector, 0x68);
+  EXPECT_TRUE(exits[0].level);
+  EXPECT_EQ(h.ReadRte(9).remote_irr(), 1u) << "userspace has not processed the exit yet";
+  h.ioapic->ProcessEoi(0x68, true);  // what the userspace I/O APIC does with the exit
+  EXPECT_EQ(h.ReadRte(9).remote_irr(), 0u);
+}
+
+}  // namespace
+}  // namespace irqvirt::testing

@@ -156,11 +156,14 @@ void Ioapic::WriteRedirection(int pin, bool high_half, uint32_t value) {
 
 // ---------------------------------------------------------------- delivery
 
+absl::Status Ioapic::CheckPin(int pin) const {
+  if (pin >= 0 && pin < num_pins_) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrFormat("I/O APIC: pin %d outside 0..%d", pin, num_pins_ - 1));
+}
+
 absl::Status Ioapic::SetIrq(int pin, bool level) {
-  if (pin < 0 || pin >= num_pins_) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("I/O APIC: pin %d outside 0..%d", pin, num_pins_ - 1));
-  }
+  if (absl::Status s = CheckPin(pin); !s.ok()) return s;
   absl::MutexLock l(&mu_);
   Pin& p = pins_[pin];
   if (!level) {
@@ -279,10 +282,7 @@ void Ioapic::SetEoiExitHandler(EoiExitHandler handler) {
 }
 
 absl::Status Ioapic::AddAckNotifier(int pin, AckNotifier notifier) {
-  if (pin < 0 || pin >= num_pins_) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("I/O APIC: pin %d outside 0..%d", pin, num_pins_ - 1));
-  }
+  if (absl::Status s = CheckPin(pin); !s.ok()) return s;
   if (!notifier) return absl::InvalidArgumentError("I/O APIC: empty ack notifier");
   absl::MutexLock l(&mu_);
   pins_[pin].ack_notifiers.push_back(std::move(notifier));

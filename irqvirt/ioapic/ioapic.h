@@ -125,6 +125,7 @@ class Ioapic {
   void RunRequestedRescans() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RescanLocked(int vcpu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool ValidVcpu(int vcpu) const { return vcpu >= 0 && vcpu < lapics_.num_vcpus(); }
+  absl::Status CheckPin(int pin) const;
 
   hw::LapicBus& lapics_;
   hw::OneShotTimer& timer_;

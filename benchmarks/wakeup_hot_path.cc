@@ -110,16 +110,9 @@ KvmVcpu* FromNode(ListNode* n) {
   return reinterpret_cast<KvmVcpu*>(reinterpret_cast<uint8_t*>(n) - offsetof(KvmVcpu, wakeup_node));
 }
 
-// kvm_lapic_find_highest_irr: highest IRR word first, stop at the first non-zero one.
-int FindHighestIrr(const uint8_t* regs) {
-  for (int n = 7; n >= 0; --n) {
-    const uint32_t w = std::atomic_ref<uint32_t>(*const_cast<uint32_t*>(
-                           reinterpret_cast<const uint32_t*>(regs + 0x200 + 0x10 * n)))
-                           .load(std::memory_order_relaxed);
-    if (w != 0) return n * 32 + 31 - __builtin_clz(w);
-  }
-  return -1;
-}
+// kvm_lapic_find_highest_irr: highest IRR word first, stop at the first non-zero one (the same
+// scan as VapicPage::Highest).
+int FindHighestIrr(uint8_t* regs) { return hw::x86::VapicPage(regs).Highest(ApicVectorReg::kIrr); }
 
 struct KvmWorld {
   BenchPlatform platform{1};

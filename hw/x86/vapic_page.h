@@ -67,15 +67,8 @@ class VapicPage {
     for (int n = 0; n < 8; ++n) any |= Word(reg, n).load(std::memory_order_acquire);
     return any != 0;
   }
-  uint32_t LoadWord(ApicVectorReg reg, int n) const {
-    return Word(reg, n).load(std::memory_order_acquire);
-  }
   void StoreWord(ApicVectorReg reg, int n, uint32_t value) const {
     Word(reg, n).store(value, std::memory_order_release);
-  }
-  uint32_t LoadRegister(uint32_t offset) const {
-    return std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(base_ + offset))
-        .load(std::memory_order_acquire);
   }
 
  private:

@@ -3,7 +3,6 @@
 #ifndef IRQVIRT_IRQVIRT_WAKEUP_PENDING_H_
 #define IRQVIRT_IRQVIRT_WAKEUP_PENDING_H_
 
-#include <atomic>
 #include <concepts>
 #include <cstdint>
 
@@ -24,14 +23,7 @@ struct VapicIrrPending {
   using State = uint8_t;
 
   static bool HasPending(const State* page) {
-    const uint8_t* irr = page + static_cast<uint32_t>(hw::x86::ApicVectorReg::kIrr);
-    uint32_t any = 0;
-    for (int n = 0; n < 8; ++n) {
-      any |= std::atomic_ref<uint32_t>(*const_cast<uint32_t*>(
-                 reinterpret_cast<const uint32_t*>(irr + hw::x86::kApicVectorRegStride * n)))
-                 .load(std::memory_order_relaxed);
-    }
-    return any != 0;
+    return hw::x86::VapicPage(const_cast<State*>(page)).Any(hw::x86::ApicVectorReg::kIrr);
   }
   // The eight IRR words span two cache lines (0x200..0x27f).
   static void Prefetch(const State* page) {

@@ -231,9 +231,9 @@ class WakeupQueues {
   // The wakeup-vector handler: interrupts off, on `cpu`. Scans only the vector's bucket.
   HandlerStats HandleWakeupVector(int cpu, uint8_t vector) {
     HandlerStats stats;
-    const int bucket = static_cast<int>(vector) - first_vector_;
-    if (cpu < 0 || cpu >= num_cpus_ || bucket < 0 || bucket >= vectors_per_cpu_) return stats;
-    Queue& q = queue(cpu, bucket);
+    Queue* queue_for_vector = QueueFor(cpu, vector);
+    if (queue_for_vector == nullptr) return stats;
+    Queue& q = *queue_for_vector;
     platform_.LockIrqsOff(q.lock);
     const State* const* states = &states_[q.first_entry];
     const VcpuId* ids = &vcpus_[q.first_entry];
@@ -260,7 +260,7 @@ class WakeupQueues {
   // interrupt pending. Returns how many vCPUs moved. Park on `cpu` fails until OnlineCpu.
   template <typename Retarget>
   absl::StatusOr<uint32_t> OfflineCpu(int cpu, Retarget&& retarget) {
-    if (cpu < 0 || cpu >= num_cpus_) {
+    if (!ValidCpu(cpu)) {
       return absl::InvalidArgumentError(absl::StrFormat("offline: unknown CPU %d", cpu));
     }
     absl::MutexLock l(&offline_mu_);
@@ -304,7 +304,7 @@ class WakeupQueues {
   }
 
   absl::Status OnlineCpu(int cpu) {
-    if (cpu < 0 || cpu >= num_cpus_) {
+    if (!ValidCpu(cpu)) {
       return absl::InvalidArgumentError(absl::StrFormat("online: unknown CPU %d", cpu));
     }
     absl::MutexLock l(&offline_mu_);
@@ -324,9 +324,9 @@ class WakeupQueues {
   // --- introspection (cold) ---
 
   uint32_t QueueLength(int cpu, uint8_t vector) {
-    const int bucket = static_cast<int>(vector) - first_vector_;
-    if (cpu < 0 || cpu >= num_cpus_ || bucket < 0 || bucket >= vectors_per_cpu_) return 0;
-    Queue& q = queue(cpu, bucket);
+    Queue* queue_for_vector = QueueFor(cpu, vector);
+    if (queue_for_vector == nullptr) return 0;
+    Queue& q = *queue_for_vector;
     const hw::IrqFlags flags = platform_.LockIrqSave(q.lock);
     const uint32_t n = q.count;
     platform_.UnlockIrqRestore(q.lock, flags);
@@ -428,7 +428,7 @@ class WakeupQueues {
   template <typename Retarget>
   ParkError ParkAndRetarget(VcpuId vcpu, int cpu, Retarget&& retarget) {
     if (!IsRegistered(vcpu)) return ParkError::kUnknownVcpu;
-    if (cpu < 0 || cpu >= num_cpus_) return ParkError::kUnknownCpu;
+    if (!ValidCpu(cpu)) return ParkError::kUnknownCpu;
     Slot& s = slots_[vcpu];
     if (s.parked_cpu.load(std::memory_order_acquire) >= 0) return ParkError::kAlreadyParked;
     Queue& q = queue(cpu, s.bucket);
@@ -458,7 +458,17 @@ class WakeupQueues {
     return vcpu < max_vcpus_ && slots_[vcpu].registered.load(std::memory_order_acquire);
   }
 
+  bool ValidCpu(int cpu) const { return cpu >= 0 && cpu < num_cpus_; }
+
   Queue& queue(int cpu, int bucket) { return queues_[cpu * vectors_per_cpu_ + bucket]; }
+
+  // The queue that wakeup `vector` on `cpu` serves, or nullptr for an unknown CPU or a vector
+  // that is not one of ours (never used as an index).
+  Queue* QueueFor(int cpu, uint8_t vector) {
+    const int bucket = static_cast<int>(vector) - first_vector_;
+    if (!ValidCpu(cpu) || bucket < 0 || bucket >= vectors_per_cpu_) return nullptr;
+    return &queue(cpu, bucket);
+  }
 
   // Caller holds q.lock. Capacity holds by construction: a bucket never has more registered
   // vCPUs than bucket_capacity_, and each is on at most one queue.

@@ -30,6 +30,69 @@ inline constexpr uint32_t kGaLogTail = 0x2048;
 inline constexpr uint32_t kWindowSize = 0x80000;  // MMIO_REG_END_OFFSET
 }  // namespace mmio
 
+// Device table base address register, MMIO 0x00.
+class DeviceTableBase : public reg::Register<DeviceTableBase, 64> {
+ public:
+  IRQVIRT_REGISTER("DeviceTableBase");
+  IRQVIRT_FIELD(8, 0, size);        // DevTabSize: table is (size + 1) x 4 KiB. 48882 §3.4.1
+  IRQVIRT_RESERVED(11, 9);
+  IRQVIRT_FIELD(51, 12, base_ppn);  // DevTabBase: PA >> 12
+  IRQVIRT_RESERVED(63, 52);
+};
+
+// Command buffer base address register, MMIO 0x08.
+class CommandBufferBase : public reg::Register<CommandBufferBase, 64> {
+ public:
+  IRQVIRT_REGISTER("CommandBufferBase");
+  IRQVIRT_RESERVED(11, 0);
+  IRQVIRT_FIELD(51, 12, base_ppn);  // ComBase: PA >> 12. 48882 §3.4.2
+  IRQVIRT_RESERVED(55, 52);
+  IRQVIRT_FIELD(59, 56, length);    // ComLen: 2^length entries (MMIO_CMD_SIZE_512 = 0x9 << 56)
+  IRQVIRT_RESERVED(63, 60);
+};
+
+// Command buffer length code for 512 16-byte entries (log2, unlike the GA log's code).
+inline constexpr uint64_t kCommandBufferLength512 = 0x9;
+inline constexpr uint32_t kCommandBufferEntries = 512;
+inline constexpr uint32_t kCommandBufferBytes = kCommandBufferEntries * 16;
+
+// Command buffer head / tail pointer registers, MMIO 0x2000 / 0x2008: byte offset of a 16-byte
+// entry (Linux reads and writes them as byte offsets, CMD_BUFFER_SIZE wrap).
+class CommandBufferPointer : public reg::Register<CommandBufferPointer, 64> {
+ public:
+  IRQVIRT_REGISTER("CommandBufferPointer");
+  IRQVIRT_RESERVED(3, 0);
+  IRQVIRT_FIELD(18, 4, entry_index);  // CmdHdPtr / CmdTailPtr: byte offset >> 4. 48882 §3.4.11
+  IRQVIRT_RESERVED(63, 19);
+
+  constexpr uint32_t byte_offset() const { return static_cast<uint32_t>(entry_index() * 16); }
+  static constexpr CommandBufferPointer FromByteOffset(uint32_t offset) {
+    return CommandBufferPointer().set_entry_index(offset / 16);
+  }
+};
+
+// IntCapXT interrupt control registers (event 0x170, PPR 0x178, GA log 0x180): where the IOMMU
+// sends its own interrupt when Control.IntCapXTEn = 1 (Linux union intcapxt, init.c).
+class IntCapXt : public reg::Register<IntCapXt, 64> {
+ public:
+  IRQVIRT_REGISTER("IntCapXt");
+  IRQVIRT_RESERVED(1, 0);
+  IRQVIRT_FIELD(2, 2, dest_mode_logical);  // DM
+  IRQVIRT_RESERVED(7, 3);
+  IRQVIRT_FIELD(31, 8, destination_lo);    // APIC ID[23:0]
+  IRQVIRT_FIELD(39, 32, vector);
+  IRQVIRT_RESERVED(55, 40);
+  IRQVIRT_FIELD(63, 56, destination_hi);   // APIC ID[31:24]
+
+  constexpr uint32_t destination() const {
+    return static_cast<uint32_t>(destination_lo() | (destination_hi() << 24));
+  }
+  constexpr IntCapXt& set_destination(uint32_t apic_id) {
+    set_destination_lo(apic_id & 0xffffff);
+    return set_destination_hi(apic_id >> 24);
+  }
+};
+
 // Control register, MMIO 0x18. Only the fields irqvirt programs or reports are listed; the
 // other bits belong to features irqvirt leaves alone (DMA remapping, PPR, ...).
 class IommuControl : public reg::Register<IommuControl, 64> {
@@ -140,6 +203,10 @@ class GaLogPointer : public reg::Register<GaLogPointer, 64> {
   }
 };
 
+static_assert(reg::LayoutIsComplete<DeviceTableBase>());
+static_assert(reg::LayoutIsComplete<CommandBufferBase>());
+static_assert(reg::LayoutIsComplete<CommandBufferPointer>());
+static_assert(reg::LayoutIsComplete<IntCapXt>());
 static_assert(reg::LayoutIsComplete<IommuStatus>());
 static_assert(reg::LayoutIsComplete<GaLogBase>());
 static_assert(reg::LayoutIsComplete<GaLogTailAddress>());

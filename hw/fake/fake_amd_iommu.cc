@@ -1,0 +1,341 @@
+#include "hw/fake/fake_amd_iommu.h"
+
+#include <atomic>
+
+#include "absl/strings/str_format.h"
+#include "hw/amd/command.h"
+#include "hw/amd/device_table_entry.h"
+#include "hw/amd/ga_log_entry.h"
+#include "hw/amd/irte_ga.h"
+#include "hw/amd/mmio.h"
+#include "hw/x86/vapic_page.h"
+
+namespace hw::fake {
+namespace {
+
+using amd::IommuControl;
+using amd::IommuStatus;
+
+// Fields the IOMMU reads from memory on every interrupt even when the entry is cached.
+constexpr amd::IrteWords kFreshFields = {
+    .lo = amd::IrteGaGuest::destination_lo_field().mask_in_word() |
+          amd::IrteGaGuest::ga_tag_field().mask_in_word() |
+          amd::IrteGaGuest::is_run_field().mask_in_word() |
+          amd::IrteGaGuest::ga_log_intr_field().mask_in_word(),
+    .hi = amd::IrteGaGuest::destination_hi_field().mask_in_word(),
+};
+
+uint32_t CacheKey(uint16_t device_id, uint32_t index) { return (uint32_t{device_id} << 16) | index; }
+
+}  // namespace
+
+FakeAmdIommu::FakeAmdIommu(FakePhysicalMemory& memory, InterruptSink& sink,
+                           FakeAmdIommuFeatures features)
+    : memory_(memory), sink_(sink), features_(features) {
+  absl::MutexLock l(&mu_);
+  regs_[amd::mmio::kExtendedFeature] = amd::IommuExtendedFeature()
+                                           .set_xt_sup(features.xt_sup)
+                                           .set_ga_sup(features.ga_sup)
+                                           .set_gam_sup(features.gam_sup)
+                                           .set_gappi_sup(features.gappi_sup)
+                                           .set_ia_sup(1)
+                                           .raw();
+  regs_[amd::mmio::kExtendedFeature2] =
+      amd::IommuExtendedFeature2().set_gappi_dis_sup(features.gappi_dis_sup).raw();
+  regs_[amd::mmio::kControl] = IommuControl().set_irt_cache_dis(features.irt_cache_dis).raw();
+}
+
+uint64_t FakeAmdIommu::Reg(uint32_t offset) const {
+  auto it = regs_.find(offset);
+  return it == regs_.end() ? 0 : it->second;
+}
+
+uint64_t FakeAmdIommu::Read64(uint32_t offset) {
+  absl::MutexLock l(&mu_);
+  if (offset == amd::mmio::kStatus) return status_;
+  return Reg(offset);
+}
+
+void FakeAmdIommu::Write64(uint32_t offset, uint64_t value) {
+  absl::MutexLock l(&mu_);
+  switch (offset) {
+    case amd::mmio::kExtendedFeature:
+    case amd::mmio::kExtendedFeature2:
+      break;  // read-only
+    case amd::mmio::kGaLogTail:
+      // Software may set the tail only while the log is off; afterwards the IOMMU owns it.
+      if (!IommuControl::FromRaw(Reg(amd::mmio::kControl)).ga_log_en()) regs_[offset] = value;
+      break;
+    case amd::mmio::kControl:
+      WriteControl(value);
+      break;
+    case amd::mmio::kStatus:
+      status_ &= ~(static_cast<uint32_t>(value) & IommuStatus::kWriteOneToClearMask);
+      break;
+    case amd::mmio::kCommandTail:
+      regs_[offset] = value;
+      ProcessCommands();
+      break;
+    default:
+      regs_[offset] = value;
+      break;
+  }
+}
+
+void FakeAmdIommu::WriteControl(uint64_t value) {
+  const auto before = IommuControl::FromRaw(Reg(amd::mmio::kControl));
+  auto after = IommuControl::FromRaw(value & ~refused_control_bits_);
+  if (!features_.gappi_sup) after.set_gappi_en(0);
+  after.set_irt_cache_dis(features_.irt_cache_dis);  // firmware-owned in this model
+  regs_[amd::mmio::kControl] = after.raw();
+  auto status = IommuStatus::FromRaw(status_);
+  if (after.ga_log_en() && !before.ga_log_en()) status.set_ga_log_run(1);
+  if (!after.ga_log_en()) status.set_ga_log_run(0);
+  status.set_cmd_buf_run(after.cmd_buf_en());
+  status_ = status.raw();
+  if (after.cmd_buf_en() && !before.cmd_buf_en()) ProcessCommands();
+}
+
+void FakeAmdIommu::ProcessCommands() {
+  if (commands_stalled_) return;
+  if (!IommuControl::FromRaw(Reg(amd::mmio::kControl)).cmd_buf_en()) return;
+  const auto base = amd::CommandBufferBase::FromRaw(Reg(amd::mmio::kCommandBufferBase));
+  const uint32_t size = 16u << base.length();
+  const uint64_t base_pa = base.base_ppn() << 12;
+  uint32_t head = amd::CommandBufferPointer::FromRaw(Reg(amd::mmio::kCommandHead)).byte_offset() % size;
+  const uint32_t tail = amd::CommandBufferPointer::FromRaw(Reg(amd::mmio::kCommandTail)).byte_offset() % size;
+  while (head != tail) {
+    auto* entry = static_cast<uint64_t*>(memory_.Translate(base_pa + head, 16));
+    if (entry == nullptr) break;  // command buffer not in memory: the processor stops
+    ExecuteCommand(std::atomic_ref<uint64_t>(entry[0]).load(std::memory_order_acquire),
+                   std::atomic_ref<uint64_t>(entry[1]).load(std::memory_order_acquire));
+    head = (head + 16) % size;
+    regs_[amd::mmio::kCommandHead] = amd::CommandBufferPointer::FromByteOffset(head).raw();
+  }
+}
+
+void FakeAmdIommu::ExecuteCommand(uint64_t lo, uint64_t hi) {
+  ++commands_executed_;
+  switch (static_cast<amd::CommandOpcode>(amd::CommandOpcodeOf(lo))) {
+    case amd::CommandOpcode::kInvalidateInterruptTable: {
+      const auto cmd = amd::InvalidateInterruptTableCommand::FromHalves(lo, hi);
+      const uint16_t device = static_cast<uint16_t>(cmd.device_id());
+      absl::erase_if(irte_cache_, [device](const auto& kv) { return (kv.first >> 16) == device; });
+      ++irt_invalidations_;
+      break;
+    }
+    case amd::CommandOpcode::kCompletionWait: {
+      const auto cmd = amd::CompletionWaitCommand::FromHalves(lo, hi);
+      if (!cmd.store()) break;
+      if (completion_stores_to_drop_ > 0) {
+        --completion_stores_to_drop_;
+        break;
+      }
+      if (auto* sem = static_cast<uint64_t*>(memory_.Translate(cmd.store_address(), 8))) {
+        std::atomic_ref<uint64_t>(*sem).store(cmd.store_data(), std::memory_order_release);
+      }
+      break;
+    }
+    case amd::CommandOpcode::kInvalidateAll:
+      irte_cache_.clear();
+      break;
+    default:
+      break;  // DMA-translation invalidations: nothing cached here
+  }
+}
+
+Delivery FakeAmdIommu::DeviceInterrupt(uint16_t device_id, uint32_t index) {
+  Delivery d;
+  Outgoing out;
+  {
+    absl::MutexLock l(&mu_);
+    const auto control = IommuControl::FromRaw(Reg(amd::mmio::kControl));
+    auto fault = [&](std::string why) {
+      d.kind = DeliveryKind::kFault;
+      d.fault = absl::StrFormat("device %#x IRTE %u: %s", device_id, index, why);
+      return d;
+    };
+    if (!control.iommu_en()) return fault("IOMMU disabled");
+    if (!control.ga_en()) return fault("GAEn clear (the fake models only 128-bit IRTEs)");
+    const auto dtb = amd::DeviceTableBase::FromRaw(Reg(amd::mmio::kDeviceTableBase));
+    const uint64_t dte_pa = (dtb.base_ppn() << 12) + uint64_t{device_id} * amd::kDeviceTableEntryBytes +
+                            8 * amd::kDteInterruptQword;
+    if (uint64_t{device_id} * amd::kDeviceTableEntryBytes >= (dtb.size() + 1) * 4096) {
+      return fault("beyond the device table");
+    }
+    auto* dte_word = static_cast<uint64_t*>(memory_.Translate(dte_pa, 8));
+    if (dte_word == nullptr) return fault("device table not in memory");
+    const auto dte = amd::DteInterrupt::FromRaw(
+        std::atomic_ref<uint64_t>(*dte_word).load(std::memory_order_acquire));
+    if (!dte.interrupt_valid() || dte.int_ctl() != amd::kIntCtlRemapped) {
+      return fault("DTE does not remap interrupts");
+    }
+    if (index >= (1u << dte.int_tab_len())) return fault("index beyond IntTabLen");
+    auto* slot = static_cast<amd::IrteWords*>(
+        memory_.Translate(dte.table_address() + uint64_t{index} * 16, 16));
+    if (slot == nullptr) return fault("IRT not in memory");
+    const amd::IrteWords memory = amd::IrteLoad(slot);
+    amd::IrteWords irte = memory;
+    if (!control.irt_cache_dis()) {
+      auto [it, inserted] = irte_cache_.try_emplace(CacheKey(device_id, index), memory);
+      if (!inserted) {
+        const amd::IrteWords& cached = it->second;
+        irte.lo = (cached.lo & ~kFreshFields.lo) | (memory.lo & kFreshFields.lo);
+        irte.hi = (cached.hi & ~kFreshFields.hi) | (memory.hi & kFreshFields.hi);
+      }
+    }
+    const auto remapped = amd::IrteGaRemapped::FromHalves(irte.lo, irte.hi);
+    if (!remapped.valid()) return fault("IRTE not valid (RemapEn = 0)");
+    if (!remapped.guest_mode()) {
+      d.kind = DeliveryKind::kRemapped;
+      d.apic_id = remapped.destination();
+      d.vector = static_cast<uint8_t>(remapped.vector());
+      out = {Outgoing::kInterrupt, d.apic_id, d.vector};
+    } else {
+      if (control.gam_en() != amd::kGamVirtualApic) return fault("GuestMode IRTE but GAMEn is not vAPIC");
+      const auto guest = amd::IrteGaGuest::FromHalves(irte.lo, irte.hi);
+      d.vapic_page_pa = guest.ga_root_ptr() << 12;
+      d.vector = static_cast<uint8_t>(guest.vector());
+      d.apic_id = guest.destination();
+      void* page = memory_.Translate(d.vapic_page_pa, x86::kVapicPageSize);
+      if (page == nullptr) return fault("vAPIC backing page not in memory");
+      const x86::VapicPage vapic(page);
+      const bool irr_was_pending = vapic.Any(x86::ApicVectorReg::kIrr);
+      vapic.Set(x86::ApicVectorReg::kIrr, d.vector);
+      if (guest.is_run()) {
+        d.kind = DeliveryKind::kDoorbell;
+        out = {Outgoing::kDoorbell, d.apic_id, 0};
+      } else if (control.gappi_en()) {
+        const bool disabled = features_.gappi_dis_sup && guest.gappi_dis();
+        if (disabled || irr_was_pending) {
+          d.kind = DeliveryKind::kIrrOnly;
+        } else {
+          d.kind = DeliveryKind::kGappi;
+          d.vector = static_cast<uint8_t>(guest.ga_tag() & 0xff);
+          ++gappi_interrupts_;
+          out = {Outgoing::kInterrupt, d.apic_id, d.vector};
+        }
+      } else if (guest.ga_log_intr()) {
+        d.kind = AppendGaLog(static_cast<uint32_t>(guest.ga_tag()), device_id, out);
+      } else {
+        d.kind = DeliveryKind::kIrrOnly;
+      }
+    }
+  }
+  Send(out);
+  return d;
+}
+
+DeliveryKind FakeAmdIommu::AppendGaLog(uint32_t ga_tag, uint16_t device_id, Outgoing& out) {
+  auto status = IommuStatus::FromRaw(status_);
+  const auto control = IommuControl::FromRaw(Reg(amd::mmio::kControl));
+  if (!control.ga_log_en() || !status.ga_log_run()) {
+    ++ga_log_dropped_;
+    return DeliveryKind::kGaLogDropped;
+  }
+  const auto base = amd::GaLogBase::FromRaw(Reg(amd::mmio::kGaLogBase));
+  const uint32_t size = base.length() == amd::kGaLogLength512 ? amd::kGaLogBytes : 0;
+  const uint32_t head = amd::GaLogPointer::FromRaw(Reg(amd::mmio::kGaLogHead)).byte_offset();
+  const uint32_t tail = amd::GaLogPointer::FromRaw(Reg(amd::mmio::kGaLogTail)).byte_offset();
+  auto* entry = size == 0 ? nullptr
+                          : static_cast<uint64_t*>(memory_.Translate((base.base_ppn() << 12) + tail % size, 8));
+  if (entry == nullptr || (tail + amd::kGaLogEntryBytes) % size == head % size) {
+    // Full (or unusable): overflow, the log stops, the entry is lost (48882 §2.7.4).
+    status.set_ga_log_overflow(1).set_ga_log_run(0);
+    status_ = status.raw();
+    ++ga_log_dropped_;
+    if (control.ga_int_en()) out = GaLogInterrupt();
+    return DeliveryKind::kGaLogDropped;
+  }
+  const auto e = amd::GaLogEntry()
+                     .set_ga_tag(ga_tag)
+                     .set_device_id(device_id)
+                     .set_event_type(amd::kGaLogGuestNotRunning);
+  std::atomic_ref<uint64_t>(*entry).store(e.raw(), std::memory_order_release);
+  const uint32_t new_tail = (tail + amd::kGaLogEntryBytes) % size;
+  regs_[amd::mmio::kGaLogTail] = amd::GaLogPointer::FromByteOffset(new_tail).raw();
+  const auto tail_address = amd::GaLogTailAddress::FromRaw(Reg(amd::mmio::kGaLogTailAddress));
+  if (auto* t = static_cast<uint64_t*>(memory_.Translate(tail_address.address_qword() << 3, 8))) {
+    std::atomic_ref<uint64_t>(*t).store(new_tail, std::memory_order_release);
+  }
+  ++ga_log_written_;
+  // GAInt is the interrupt's pending bit: a new interrupt only when it goes 0 -> 1 (software's
+  // write-1-to-clear re-arms it).
+  const bool was_pending = status.ga_int();
+  status_ = status.set_ga_int(1).raw();
+  if (control.ga_int_en() && !was_pending) out = GaLogInterrupt();
+  return DeliveryKind::kGaLog;
+}
+
+FakeAmdIommu::Outgoing FakeAmdIommu::GaLogInterrupt() {
+  const auto control = IommuControl::FromRaw(Reg(amd::mmio::kControl));
+  if (!control.int_cap_xt_en()) return {};
+  const auto xt = amd::IntCapXt::FromRaw(Reg(amd::mmio::kGaLogIntCapXt));
+  ++ga_log_interrupts_;
+  return {Outgoing::kInterrupt, xt.destination(), static_cast<uint8_t>(xt.vector())};
+}
+
+void FakeAmdIommu::Send(const Outgoing& out) {
+  if (out.kind == Outgoing::kInterrupt) sink_.SendInterrupt(out.apic_id, out.vector);
+  if (out.kind == Outgoing::kDoorbell) sink_.RingDoorbell(out.apic_id);
+}
+
+void FakeAmdIommu::StallCommands(bool stalled) {
+  absl::MutexLock l(&mu_);
+  commands_stalled_ = stalled;
+  if (!stalled) ProcessCommands();
+}
+
+void FakeAmdIommu::DropCompletionStores(uint32_t count) {
+  absl::MutexLock l(&mu_);
+  completion_stores_to_drop_ = count;
+}
+
+void FakeAmdIommu::RefuseControlBits(uint64_t mask) {
+  absl::MutexLock l(&mu_);
+  refused_control_bits_ = mask;
+}
+
+void FakeAmdIommu::RaiseStatusBits(uint32_t mask) {
+  absl::MutexLock l(&mu_);
+  status_ |= mask;
+}
+
+uint64_t FakeAmdIommu::control() const {
+  absl::MutexLock l(&mu_);
+  return Reg(amd::mmio::kControl);
+}
+uint32_t FakeAmdIommu::status() const {
+  absl::MutexLock l(&mu_);
+  return status_;
+}
+uint64_t FakeAmdIommu::commands_executed() const {
+  absl::MutexLock l(&mu_);
+  return commands_executed_;
+}
+uint64_t FakeAmdIommu::irt_invalidations() const {
+  absl::MutexLock l(&mu_);
+  return irt_invalidations_;
+}
+uint64_t FakeAmdIommu::ga_log_entries_written() const {
+  absl::MutexLock l(&mu_);
+  return ga_log_written_;
+}
+uint64_t FakeAmdIommu::ga_log_entries_dropped() const {
+  absl::MutexLock l(&mu_);
+  return ga_log_dropped_;
+}
+uint64_t FakeAmdIommu::ga_log_interrupts() const {
+  absl::MutexLock l(&mu_);
+  return ga_log_interrupts_;
+}
+uint64_t FakeAmdIommu::gappi_interrupts() const {
+  absl::MutexLock l(&mu_);
+  return gappi_interrupts_;
+}
+size_t FakeAmdIommu::cached_irtes() const {
+  absl::MutexLock l(&mu_);
+  return irte_cache_.size();
+}
+
+}  // namespace hw::fake

@@ -1,0 +1,132 @@
+// A fake AMD IOMMU that plays the hardware below hw::amd::Iommu: it decodes the MMIO registers the
+// driver writes, consumes the command buffer from memory, keeps an IRTE cache, and delivers device
+// interrupts by reading the device table and the IRTE exactly as AMD IOMMU spec 48882 §2.2.5
+// describes:
+//   - remapped (GuestMode = 0): `vector` to `destination`;
+//   - guest mode, IsRun = 1: set the vector in the IRR of the vAPIC backing page at
+//     ga_root_ptr << 12 and ring the doorbell of `destination`;
+//   - guest mode, IsRun = 0: set the IRR bit, then
+//       GAPPIEn and GAPPIDis clear (or unsupported): send vector GATag[7:0] to `destination`,
+//         only if no IRR bit was set before (spec §2.2.5.5, as quoted in the GAPPI RFC);
+//       otherwise, with GALogIntr: append a GA log entry and raise the GA log interrupt
+//         (IntCapXT) — a full log sets GALOverflow, stops the log (GALogRun = 0) and drops the
+//         entry, as hardware does.
+//
+// IRTE cache: an entry is cached on first use. Destination, IsRun, GATag and GALogIntr are read
+// fresh from memory on every interrupt (see hw/amd/iommu.h for the sources); every other field,
+// GAPPIDis included, comes from the cache until INVALIDATE_INTERRUPT_TABLE drops it. So a driver
+// that forgets an invalidation sees stale behaviour. With Control.IRTCacheDis nothing is cached.
+// The DTE is read fresh every time (the fake does not model DTE caching).
+//
+// Fault injection: a stalled command processor (head frozen: the driver times out), COMPLETION_
+// WAIT stores that never happen, Control bits that do not stick.
+// Thread-safe: one mutex; outgoing interrupts are sent after it is released.
+#ifndef IRQVIRT_HW_FAKE_FAKE_AMD_IOMMU_H_
+#define IRQVIRT_HW_FAKE_FAKE_AMD_IOMMU_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "hw/amd/irte_atomic.h"
+#include "hw/fake/fake_physical_memory.h"
+#include "hw/fake/interrupt_sink.h"
+#include "hw/mmio_region.h"
+
+namespace hw::fake {
+
+struct FakeAmdIommuFeatures {
+  bool xt_sup = true;
+  bool ga_sup = true;
+  uint64_t gam_sup = 1;        // 1 = vAPIC guest mode
+  bool gappi_sup = true;       // EFR.GAPPISup (RFC)
+  bool gappi_dis_sup = true;   // EFR2.GAPPIDisSup (RFC)
+  bool irt_cache_dis = false;  // Control.IRTCacheDis as firmware left it
+};
+
+enum class DeliveryKind : uint8_t {
+  kFault,             // no valid DTE / IRTE / backing page; nothing delivered
+  kRemapped,          // host vector sent to the destination
+  kDoorbell,          // IRR set, doorbell rung (vCPU running)
+  kGappi,             // IRR set, GAPPI vector sent to the destination
+  kIrrOnly,           // IRR set, no notification (GAPPIDis, IRR already pending, or no GALogIntr)
+  kGaLog,             // IRR set, GA log entry appended
+  kGaLogDropped,      // IRR set, log full / stopped / off: entry dropped
+};
+
+struct Delivery {
+  DeliveryKind kind = DeliveryKind::kFault;
+  uint32_t apic_id = 0;  // where a vector or doorbell went
+  uint8_t vector = 0;    // host vector or GAPPI vector sent; guest vector for IRR deliveries
+  uint64_t vapic_page_pa = 0;
+  std::string fault;
+};
+
+class FakeAmdIommu : public MmioRegion {
+ public:
+  FakeAmdIommu(FakePhysicalMemory& memory, InterruptSink& sink, FakeAmdIommuFeatures features = {});
+
+  uint64_t Read64(uint32_t offset) override;
+  void Write64(uint32_t offset, uint64_t value) override;
+
+  // A device with requester ID `device_id` sends the MSI that selects IRTE `index`.
+  Delivery DeviceInterrupt(uint16_t device_id, uint32_t index);
+
+  // --- fault injection ---
+  void StallCommands(bool stalled);
+  void DropCompletionStores(uint32_t count);
+  void RefuseControlBits(uint64_t mask);
+  // Sets Status bits as if the hardware had (e.g. a GALOverflow the driver must cope with).
+  void RaiseStatusBits(uint32_t mask);
+
+  // --- observations ---
+  uint64_t control() const;
+  uint32_t status() const;
+  uint64_t commands_executed() const;
+  uint64_t irt_invalidations() const;
+  uint64_t ga_log_entries_written() const;
+  uint64_t ga_log_entries_dropped() const;
+  uint64_t ga_log_interrupts() const;
+  uint64_t gappi_interrupts() const;
+  size_t cached_irtes() const;
+
+ private:
+  struct Outgoing {
+    enum Kind : uint8_t { kNone, kInterrupt, kDoorbell } kind = kNone;
+    uint32_t apic_id = 0;
+    uint8_t vector = 0;
+  };
+
+  void WriteControl(uint64_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ProcessCommands() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ExecuteCommand(uint64_t lo, uint64_t hi) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  DeliveryKind AppendGaLog(uint32_t ga_tag, uint16_t device_id, Outgoing& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Outgoing GaLogInterrupt() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t Reg(uint32_t offset) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Send(const Outgoing& out);
+
+  FakePhysicalMemory& memory_;
+  InterruptSink& sink_;
+  const FakeAmdIommuFeatures features_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<uint32_t, uint64_t> regs_ ABSL_GUARDED_BY(mu_);
+  uint32_t status_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<uint32_t, amd::IrteWords> irte_cache_ ABSL_GUARDED_BY(mu_);
+  bool commands_stalled_ ABSL_GUARDED_BY(mu_) = false;
+  uint32_t completion_stores_to_drop_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t refused_control_bits_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t commands_executed_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t irt_invalidations_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t ga_log_written_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t ga_log_dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t ga_log_interrupts_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t gappi_interrupts_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace hw::fake
+
+#endif  // IRQVIRT_HW_FAKE_FAKE_AMD_IOMMU_H_

@@ -1,0 +1,708 @@
+// Posted-interrupt routing through the AMD IOMMU's guest-mode IRTEs (AVIC).
+//
+// A device interrupt (one IRTE) is bound to a (vCPU, guest vector). The router owns the IRTE from
+// then on and keeps it pointing at the vCPU as the vCPU runs, stops, blocks, wakes and migrates:
+//   running on pCPU c:   Destination = APIC ID of c, IsRun = 1 (the IOMMU rings c's doorbell);
+//   stopped (not blocking): IsRun = 0, no wakeup notification (it will run again anyway);
+//   blocked, GA log mode: IsRun = 0, GALogIntr = 1 (entry + GA log interrupt, GA tag -> vCPU);
+//   blocked, GAPPI mode:  IsRun = 0, GAPPIDis = 0, Destination = the pCPU whose wakeup queue the
+//                         vCPU is parked on, GATag = that queue's wakeup vector;
+//                         GAPPIDis = 1 whenever it is not blocking (if the IOMMU supports it).
+// Ownership: an IRTE is on at most one vCPU's list. Rebinding moves it while holding both vCPUs'
+// locks, so the 2016 "IRTE on two lists" bug cannot happen whatever the callers do.
+// Errors roll back: a failed IRTE write leaves the IRTE, the lists and the wakeup queues as they
+// were, and the error names the vCPU and the IRTE.
+// GA log overflow: the log loses entries while full. On restart the router scans every vCPU that
+// is blocked in GA log mode for a pending IRR and wakes it, so no wakeup is lost.
+//
+// Locks and order (outermost first):
+//   bind_mu_      absl::Mutex, task context only: Bind/Remap/AddVcpu/RemoveVcpu, the binding map.
+//   queue locks   the wakeup queues' (GAPPI mode): PrepareToBlock and OfflineCpu call the
+//                 router's retarget under them.
+//   Vcpu::lock    P::SpinLock, LockIrqSave, task context only (never from a handler): the vCPU's
+//                 run state, its IRTE list and every IRTE write for it (KVM's ir_list_lock).
+//                 Two are taken together only by a rebind, lower vCPU id first.
+//   tag table     P::SpinLock inside GaTagTable; taken by the GA-log handler; holds no other lock.
+// So the router never takes a queue lock while holding a Vcpu::lock: Load unparks before locking.
+//
+// Hot paths (Load, Put, Block, the GA-log handler) allocate nothing and throw nothing.
+#ifndef IRQVIRT_IRQVIRT_POSTED_POSTED_ROUTER_H_
+#define IRQVIRT_IRQVIRT_POSTED_POSTED_ROUTER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "hw/amd/ga_tag.h"
+#include "hw/amd/iommu.h"
+#include "hw/amd/irte_ga.h"
+#include "hw/platform.h"
+#include "hw/x86/vapic_page.h"
+#include "irqvirt/posted/ga_tag_table.h"
+#include "irqvirt/posted/route_error.h"
+#include "irqvirt/wakeup/pending.h"
+#include "irqvirt/wakeup/wakeup_queues.h"
+
+namespace irqvirt::posted {
+
+using VcpuId = uint32_t;
+
+struct RouterConfig {
+  uint32_t max_vcpus = 0;
+};
+
+struct VcpuConfig {
+  uint32_t vm_id = 0;          // GA tag bits 31:9 (23 bits)
+  uint32_t vcpu_index = 0;     // GA tag bits 8:0: the vCPU's position in its VM
+  uint8_t* vapic_page = nullptr;  // the 4 KiB AVIC backing page, CPU view
+  uint64_t vapic_page_pa = 0;     // its physical address (4 KiB aligned), what the IRTE carries
+  // Destination used before the vCPU first runs, so an IRTE never names an uninitialised pCPU
+  // (a review finding on the GAPPI RFC).
+  int home_cpu = 0;
+};
+
+struct BlockOutcome {
+  wakeup::BlockDecision decision = wakeup::BlockDecision::kNotParked;
+  RouteError error;
+};
+
+struct RouterStats {
+  uint64_t ga_log_wakes = 0;          // GA log entries that woke a vCPU
+  uint64_t ga_log_unknown_tags = 0;   // entries for vCPUs no longer known (torn down)
+  uint64_t ga_log_overflows = 0;
+  uint64_t overflow_rescan_wakes = 0; // blocked vCPUs woken by the post-overflow rescan
+  uint64_t gappi_dis_deferred = 0;    // loads that could not set GAPPIDis (command failure)
+};
+
+template <hw::Platform P>
+class PostedRouter {
+ public:
+  using Iommu = hw::amd::Iommu<P>;
+  using Queues = wakeup::WakeupQueues<P, wakeup::VapicIrrPending>;
+
+  // `queues` is required in GAPPI mode (the IOMMU's mode decides) and ignored otherwise. In GA log
+  // mode the router registers the GA log interrupt vector the IOMMU was configured with.
+  static absl::StatusOr<std::unique_ptr<PostedRouter>> Create(P& platform, Iommu& iommu,
+                                                              Queues* queues,
+                                                              const RouterConfig& config);
+  ~PostedRouter();
+
+  PostedRouter(const PostedRouter&) = delete;
+  PostedRouter& operator=(const PostedRouter&) = delete;
+
+  // --- cold ---
+  absl::Status AddVcpu(VcpuId vcpu, const VcpuConfig& config);
+  // The vCPU must own no IRTE (Remap them first). After this returns, no GA log entry or wakeup
+  // vector can wake it, even if entries for it are still in the log.
+  absl::Status RemoveVcpu(VcpuId vcpu);
+  // Posts the IRTE's interrupts to `vcpu` as `guest_vector`; moves it if bound elsewhere.
+  absl::Status Bind(IrteRef irte, VcpuId vcpu, uint8_t guest_vector);
+  // Back to (or straight to) remapped mode: `host_vector` to `host_apic_id`; unbinds if bound.
+  absl::Status Remap(IrteRef irte, uint8_t host_vector, uint32_t host_apic_id);
+  // GAPPI mode: moves vCPUs parked on `cpu` to another CPU and retargets their IRTEs before `cpu`
+  // stops taking interrupts. GA log mode: nothing is aimed at a blocked vCPU's pCPU; returns 0.
+  absl::StatusOr<uint32_t> OfflineCpu(int cpu);
+  absl::Status OnlineCpu(int cpu);
+
+  // --- hot: called by the vCPU's own thread ---
+  // The vCPU runs on `cpu` (also: unblock, migrate, preempted-while-blocking scheduled back in).
+  RouteError Load(VcpuId vcpu, int cpu);
+  // The vCPU stops running without blocking (preemption, exit to userspace).
+  RouteError Put(VcpuId vcpu);
+  // The vCPU is about to block on `cpu`. kSleep: safe to sleep, a device interrupt will wake it.
+  // kPendingDontSleep: an interrupt is already in its IRR; do not sleep (call Load). kNotParked /
+  // error: nothing changed (rolled back); do not sleep.
+  BlockOutcome Block(VcpuId vcpu, int cpu);
+  RouteError Unblock(VcpuId vcpu, int cpu) { return Load(vcpu, cpu); }
+
+  // The GA log interrupt (normally reached through the registered vector).
+  void HandleGaLogInterrupt();
+
+  // --- introspection (cold) ---
+  hw::amd::GuestIrMode mode() const { return mode_; }
+  // The vCPU owning the IRTE, or -1.
+  int64_t OwnerOf(IrteRef irte);
+  uint32_t OwnedCount(VcpuId vcpu);
+  // Every binding is on exactly its owner's list, each list is well formed, and every owned IRTE
+  // in memory is in guest mode with its owner's vector, backing page and run state.
+  absl::Status CheckInvariants();
+  RouterStats stats() const;
+
+ private:
+  enum class RunState : uint8_t { kIdle, kRunning, kBlocked };
+
+  struct Binding {
+    IrteRef irte;
+    VcpuId vcpu = 0;
+    uint8_t guest_vector = 0;
+    Binding* next = nullptr;
+    Binding* prev = nullptr;
+  };
+
+  struct Vcpu {
+    typename P::SpinLock lock;
+    std::atomic<bool> added{false};
+    VcpuConfig config;     // immutable while added
+    uint32_t ga_tag = 0;   // GA log: (VM id, index); GAPPI: the wakeup vector
+    Binding* owned ABSL_GUARDED_BY(lock) = nullptr;
+    uint32_t owned_count ABSL_GUARDED_BY(lock) = 0;
+    RunState state ABSL_GUARDED_BY(lock) = RunState::kIdle;
+    uint32_t destination ABSL_GUARDED_BY(lock) = 0;  // APIC ID the IRTEs name
+    // Read without the lock by the overflow rescan.
+    std::atomic<bool> blocked_in_ga_log{false};
+  };
+
+  PostedRouter(P& platform, Iommu& iommu, Queues* queues, const RouterConfig& config)
+      : platform_(platform), iommu_(iommu), queues_(queues), mode_(iommu.mode()),
+        max_vcpus_(config.max_vcpus), vcpus_(new Vcpu[config.max_vcpus]),
+        tags_(platform, config.max_vcpus) {}
+
+  static uint64_t Key(IrteRef irte) { return (uint64_t{irte.device_id} << 16) | irte.index; }
+  bool Added(VcpuId vcpu) const {
+    return vcpu < max_vcpus_ && vcpus_[vcpu].added.load(std::memory_order_acquire);
+  }
+  hw::amd::IrteWords GuestEntry(const Vcpu& v, uint8_t guest_vector, RunState state) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
+  // Rewrites every owned IRTE for `state`. On a failed write, restores the ones already written
+  // for `rollback_state` and returns the error.
+  RouteError UpdateOwned(VcpuId id, Vcpu& v, RunState state, RunState rollback_state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
+  // Load's version: cannot fail. If setting GAPPIDis fails, the IRTE keeps GAPPIDis clear.
+  void UpdateOwnedKeepGappiDisOnFailure(Vcpu& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
+  void Link(Vcpu& v, Binding* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
+  void Unlink(Vcpu& v, Binding* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
+  void Retarget(VcpuId vcpu, int cpu);
+  void RescanBlockedAfterOverflow();
+  static void DispatchGaLog(void* context, int cpu, uint8_t vector);
+
+  P& platform_;
+  Iommu& iommu_;
+  Queues* const queues_;
+  const hw::amd::GuestIrMode mode_;
+  const uint32_t max_vcpus_;
+  std::unique_ptr<Vcpu[]> vcpus_;
+  GaTagTable<P> tags_;
+  bool ga_log_handler_registered_ = false;
+
+  absl::Mutex bind_mu_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Binding>> bindings_ ABSL_GUARDED_BY(bind_mu_);
+  absl::flat_hash_map<uint32_t, VcpuId> vcpu_by_tag_ ABSL_GUARDED_BY(bind_mu_);
+
+  std::atomic<uint64_t> ga_log_wakes_{0};
+  std::atomic<uint64_t> ga_log_unknown_tags_{0};
+  std::atomic<uint64_t> ga_log_overflows_{0};
+  std::atomic<uint64_t> overflow_rescan_wakes_{0};
+  std::atomic<uint64_t> gappi_dis_deferred_{0};
+};
+
+// ------------------------------------------------------------------------------------------------
+
+template <hw::Platform P>
+absl::StatusOr<std::unique_ptr<PostedRouter<P>>> PostedRouter<P>::Create(
+    P& platform, Iommu& iommu, Queues* queues, const RouterConfig& config) {
+  if (config.max_vcpus == 0 || config.max_vcpus > (1u << 20)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("posted router: max_vcpus %u outside 1..1048576", config.max_vcpus));
+  }
+  if (iommu.mode() == hw::amd::GuestIrMode::kLegacyGa) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "posted router: the IOMMU cannot post interrupts (%s)", iommu.mode_note()));
+  }
+  if (iommu.mode() == hw::amd::GuestIrMode::kGappi && queues == nullptr) {
+    return absl::InvalidArgumentError(
+        "posted router: GAPPI mode needs wakeup queues (the GAPPI vector names no vCPU)");
+  }
+  std::unique_ptr<PostedRouter> router(new PostedRouter(platform, iommu, queues, config));
+  if (router->mode_ == hw::amd::GuestIrMode::kGaLog) {
+    const uint8_t vector = iommu.config().ga_log_interrupt_vector;
+    absl::Status s = platform.RegisterVectorHandler(vector, &DispatchGaLog, router.get());
+    if (!s.ok()) {
+      return absl::Status(s.code(), absl::StrFormat("posted router: GA log vector %#x: %s", vector,
+                                                    s.message()));
+    }
+    router->ga_log_handler_registered_ = true;
+  }
+  return router;
+}
+
+template <hw::Platform P>
+PostedRouter<P>::~PostedRouter() {
+  // Before memory goes away: no handler instance may still be running.
+  if (ga_log_handler_registered_) {
+    platform_.UnregisterVectorHandler(iommu_.config().ga_log_interrupt_vector);
+  }
+}
+
+template <hw::Platform P>
+absl::Status PostedRouter<P>::AddVcpu(VcpuId vcpu, const VcpuConfig& config) {
+  if (vcpu >= max_vcpus_) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("vCPU %u: id outside 0..%u", vcpu, max_vcpus_ - 1));
+  }
+  if (config.vapic_page == nullptr || (config.vapic_page_pa & 0xfff) != 0 ||
+      (config.vapic_page_pa >> 52) != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "vCPU %u: vAPIC page must be given, 4 KiB aligned and below 2^52 (PA %#x)", vcpu,
+        config.vapic_page_pa));
+  }
+  if (config.home_cpu < 0 || config.home_cpu >= platform_.num_cpus()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("vCPU %u: unknown home CPU %d", vcpu, config.home_cpu));
+  }
+  absl::StatusOr<hw::amd::GaTag> tag = hw::amd::GaTag::Make(config.vm_id, config.vcpu_index);
+  if (!tag.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat("vCPU %u: %s", vcpu, tag.status().message()));
+  }
+  absl::MutexLock l(&bind_mu_);
+  Vcpu& v = vcpus_[vcpu];
+  if (v.added.load(std::memory_order_relaxed)) {
+    return absl::AlreadyExistsError(absl::StrFormat("vCPU %u: already added", vcpu));
+  }
+  if (vcpu_by_tag_.contains(tag->raw())) {
+    return absl::AlreadyExistsError(absl::StrFormat(
+        "vCPU %u: VM %u index %u is already vCPU %u", vcpu, config.vm_id, config.vcpu_index,
+        vcpu_by_tag_[tag->raw()]));
+  }
+  v.config = config;
+  if (mode_ == hw::amd::GuestIrMode::kGappi) {
+    absl::Status s = queues_->AddVcpu(vcpu, config.vapic_page);
+    if (!s.ok()) return s;
+    v.ga_tag = queues_->WakeupVector(vcpu);
+  } else {
+    absl::Status s = tags_.Insert(tag->raw(), vcpu);
+    if (!s.ok()) return absl::Status(s.code(), absl::StrFormat("vCPU %u: %s", vcpu, s.message()));
+    v.ga_tag = tag->raw();
+  }
+  vcpu_by_tag_[tag->raw()] = vcpu;
+  {
+    const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
+    v.state = RunState::kIdle;
+    v.destination = platform_.apic_id(config.home_cpu);
+    v.owned = nullptr;
+    v.owned_count = 0;
+    v.blocked_in_ga_log.store(false, std::memory_order_relaxed);
+    platform_.UnlockIrqRestore(v.lock, flags);
+  }
+  v.added.store(true, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+template <hw::Platform P>
+absl::Status PostedRouter<P>::RemoveVcpu(VcpuId vcpu) {
+  absl::MutexLock l(&bind_mu_);
+  if (!Added(vcpu)) return RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu).ToStatus();
+  Vcpu& v = vcpus_[vcpu];
+  uint32_t owned;
+  {
+    const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
+    owned = v.owned_count;
+    platform_.UnlockIrqRestore(v.lock, flags);
+  }
+  if (owned != 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "vCPU %u: still owns %u IRTEs; Remap them before removing the vCPU", vcpu, owned));
+  }
+  // The teardown barrier: after these, neither the GA log handler nor the rescan nor a wakeup
+  // vector can reach this vCPU.
+  const uint32_t tag = hw::amd::GaTag::Make(v.config.vm_id, v.config.vcpu_index)->raw();
+  if (mode_ == hw::amd::GuestIrMode::kGappi) {
+    absl::Status s = queues_->RemoveVcpu(vcpu);
+    if (!s.ok()) return s;
+  } else {
+    tags_.Erase(tag);
+  }
+  vcpu_by_tag_.erase(tag);
+  v.blocked_in_ga_log.store(false, std::memory_order_relaxed);
+  v.added.store(false, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+template <hw::Platform P>
+hw::amd::IrteWords PostedRouter<P>::GuestEntry(const Vcpu& v, uint8_t guest_vector,
+                                               RunState state) const {
+  hw::amd::IrteGaGuest e;
+  e.set_valid(1).set_guest_mode(1).set_vector(guest_vector);
+  e.set_ga_root_ptr(v.config.vapic_page_pa >> 12).set_ga_tag(v.ga_tag);
+  e.set_destination(v.destination);
+  e.set_is_run(state == RunState::kRunning);
+  if (mode_ == hw::amd::GuestIrMode::kGaLog) {
+    // GALogIntr only while actually blocking: a stopped-but-runnable vCPU runs again anyway.
+    e.set_ga_log_intr(state == RunState::kBlocked);
+  } else if (iommu_.gappi_dis_supported()) {
+    e.set_gappi_dis(state != RunState::kBlocked);
+  }
+  return {e.lo(), e.hi()};
+}
+
+template <hw::Platform P>
+RouteError PostedRouter<P>::UpdateOwned(VcpuId id, Vcpu& v, RunState state,
+                                        RunState rollback_state) {
+  for (Binding* b = v.owned; b != nullptr; b = b->next) {
+    const hw::amd::IrteWriteResult r =
+        iommu_.WriteIrte(b->irte.device_id, b->irte.index, GuestEntry(v, b->guest_vector, state));
+    if (r.ok()) continue;
+    RouteError error = RouteError::Of(RouteErrorCode::kHardware, id);
+    error.irte = b->irte;
+    error.command = r.error;
+    for (Binding* done = v.owned; done != b; done = done->next) {
+      hw::amd::IrteWords previous = GuestEntry(v, done->guest_vector, rollback_state);
+      if (!iommu_.WriteIrte(done->irte.device_id, done->irte.index, previous).ok()) {
+        // A second failure: restore everything but GAPPIDis (uncached, so this write cannot
+        // fail) and say so.
+        hw::amd::IrteWords now = iommu_.ReadIrte(done->irte.device_id, done->irte.index);
+        auto keep = hw::amd::IrteGaGuest::FromHalves(previous.lo, previous.hi);
+        keep.set_gappi_dis(hw::amd::IrteGaGuest::FromHalves(now.lo, now.hi).gappi_dis());
+        iommu_.WriteIrte(done->irte.device_id, done->irte.index, {keep.lo(), keep.hi()});
+        error.gappi_dis_left_clear = true;
+      }
+    }
+    return error;
+  }
+  return {};
+}
+
+template <hw::Platform P>
+void PostedRouter<P>::UpdateOwnedKeepGappiDisOnFailure(Vcpu& v) {
+  for (Binding* b = v.owned; b != nullptr; b = b->next) {
+    const hw::amd::IrteWords desired = GuestEntry(v, b->guest_vector, v.state);
+    if (iommu_.WriteIrte(b->irte.device_id, b->irte.index, desired).ok()) continue;
+    // Only a GAPPIDis change can need a command; keep the old GAPPIDis (a running vCPU is
+    // notified by doorbell, so GAPPIDis does not matter now) and retry on the next load.
+    const hw::amd::IrteWords now = iommu_.ReadIrte(b->irte.device_id, b->irte.index);
+    auto keep = hw::amd::IrteGaGuest::FromHalves(desired.lo, desired.hi);
+    keep.set_gappi_dis(hw::amd::IrteGaGuest::FromHalves(now.lo, now.hi).gappi_dis());
+    iommu_.WriteIrte(b->irte.device_id, b->irte.index, {keep.lo(), keep.hi()});
+    gappi_dis_deferred_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+template <hw::Platform P>
+void PostedRouter<P>::Link(Vcpu& v, Binding* b) {
+  b->prev = nullptr;
+  b->next = v.owned;
+  if (v.owned != nullptr) v.owned->prev = b;
+  v.owned = b;
+  ++v.owned_count;
+}
+
+template <hw::Platform P>
+void PostedRouter<P>::Unlink(Vcpu& v, Binding* b) {
+  if (b->prev != nullptr) b->prev->next = b->next;
+  else v.owned = b->next;
+  if (b->next != nullptr) b->next->prev = b->prev;
+  b->next = b->prev = nullptr;
+  --v.owned_count;
+}
+
+template <hw::Platform P>
+absl::Status PostedRouter<P>::Bind(IrteRef irte, VcpuId vcpu, uint8_t guest_vector) {
+  if (guest_vector < 16) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "vCPU %u: guest vector %#x is reserved (< 16) for IRTE %#x:%u", vcpu, guest_vector,
+        irte.device_id, irte.index));
+  }
+  if (!iommu_.attached(irte.device_id) || irte.index >= hw::amd::kIrtEntries) {
+    return absl::NotFoundError(absl::StrFormat(
+        "vCPU %u: IRTE %#x:%u does not exist (device not attached or index >= %u)", vcpu,
+        irte.device_id, irte.index, hw::amd::kIrtEntries));
+  }
+  absl::MutexLock l(&bind_mu_);
+  if (!Added(vcpu)) return RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu).ToStatus();
+  auto it = bindings_.find(Key(irte));
+  Binding* b = it == bindings_.end() ? nullptr : it->second.get();
+  std::unique_ptr<Binding> fresh;
+  if (b == nullptr) {
+    fresh = std::make_unique<Binding>();
+    fresh->irte = irte;
+  }
+  const bool moving = b != nullptr && b->vcpu != vcpu;
+  Vcpu& to = vcpus_[vcpu];
+  Vcpu* from = moving ? &vcpus_[b->vcpu] : nullptr;
+  // Both locks, lower id first, so the move is one step nobody can observe half-done.
+  Vcpu* first = from != nullptr && b->vcpu < vcpu ? from : &to;
+  Vcpu* second = from == nullptr ? nullptr : (first == &to ? from : &to);
+  const hw::IrqFlags flags = platform_.LockIrqSave(first->lock);
+  if (second != nullptr) platform_.LockIrqsOff(second->lock);
+  const hw::amd::IrteWriteResult r =
+      iommu_.WriteIrte(irte.device_id, irte.index, GuestEntry(to, guest_vector, to.state));
+  if (r.ok()) {
+    if (fresh != nullptr) {
+      b = fresh.get();
+    } else if (moving) {
+      Unlink(*from, b);
+    }
+    b->vcpu = vcpu;
+    b->guest_vector = guest_vector;
+    if (fresh != nullptr || moving) Link(to, b);
+  }
+  if (second != nullptr) platform_.UnlockIrqsOff(second->lock);
+  platform_.UnlockIrqRestore(first->lock, flags);
+  if (!r.ok()) {
+    return absl::UnavailableError(absl::StrFormat(
+        "vCPU %u: binding IRTE %#x:%u (guest vector %#x) failed: %s; the IRTE and the vCPU "
+        "lists are unchanged",
+        vcpu, irte.device_id, irte.index, guest_vector, hw::amd::CommandErrorName(r.error)));
+  }
+  if (fresh != nullptr) bindings_[Key(irte)] = std::move(fresh);
+  return absl::OkStatus();
+}
+
+template <hw::Platform P>
+absl::Status PostedRouter<P>::Remap(IrteRef irte, uint8_t host_vector, uint32_t host_apic_id) {
+  if (host_vector < 16) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "IRTE %#x:%u: host vector %#x is reserved (< 16)", irte.device_id, irte.index, host_vector));
+  }
+  if (!iommu_.attached(irte.device_id) || irte.index >= hw::amd::kIrtEntries) {
+    return absl::NotFoundError(absl::StrFormat("IRTE %#x:%u does not exist", irte.device_id, irte.index));
+  }
+  hw::amd::IrteGaRemapped e;
+  e.set_valid(1).set_int_type(static_cast<uint64_t>(hw::amd::IrteIntType::kFixed));
+  e.set_vector(host_vector).set_destination(host_apic_id);
+  absl::MutexLock l(&bind_mu_);
+  auto it = bindings_.find(Key(irte));
+  hw::amd::IrteWriteResult r;
+  uint32_t owner = 0;
+  const bool was_bound = it != bindings_.end();
+  if (!was_bound) {
+    r = iommu_.WriteIrte(irte.device_id, irte.index, {e.lo(), e.hi()});
+  } else {
+    Binding* b = it->second.get();
+    owner = b->vcpu;
+    Vcpu& v = vcpus_[owner];
+    const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
+    r = iommu_.WriteIrte(irte.device_id, irte.index, {e.lo(), e.hi()});
+    if (r.ok()) Unlink(v, b);
+    platform_.UnlockIrqRestore(v.lock, flags);
+    if (r.ok()) bindings_.erase(it);
+  }
+  if (!r.ok()) {
+    return absl::UnavailableError(absl::StrFormat(
+        "%sIRTE %#x:%u: switching to remapped mode failed: %s; unchanged",
+        was_bound ? absl::StrFormat("vCPU %u: ", owner) : std::string(),
+        irte.device_id, irte.index, hw::amd::CommandErrorName(r.error)));
+  }
+  return absl::OkStatus();
+}
+
+template <hw::Platform P>
+RouteError PostedRouter<P>::Load(VcpuId vcpu, int cpu) {
+  if (!Added(vcpu)) return RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu);
+  if (cpu < 0 || cpu >= platform_.num_cpus()) return RouteError::Of(RouteErrorCode::kUnknownCpu, vcpu, cpu);
+  Vcpu& v = vcpus_[vcpu];
+  // Off the wakeup queue first: queue locks are taken before vCPU locks, never inside.
+  if (mode_ == hw::amd::GuestIrMode::kGappi) queues_->Unpark(vcpu);
+  const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
+  v.state = RunState::kRunning;
+  v.destination = platform_.apic_id(cpu);
+  v.blocked_in_ga_log.store(false, std::memory_order_relaxed);
+  UpdateOwnedKeepGappiDisOnFailure(v);
+  platform_.UnlockIrqRestore(v.lock, flags);
+  return {};
+}
+
+template <hw::Platform P>
+RouteError PostedRouter<P>::Put(VcpuId vcpu) {
+  if (!Added(vcpu)) return RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu);
+  Vcpu& v = vcpus_[vcpu];
+  const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
+  RouteError e;
+  // Preempted while blocking: the IRTEs must keep notifying (KVM avic_vcpu_put does the same).
+  if (v.state != RunState::kBlocked) {
+    const RunState previous = v.state;
+    v.state = RunState::kIdle;
+    // Only IsRun changes (GAPPIDis is already set while not blocking): no command, no failure.
+    e = UpdateOwned(vcpu, v, RunState::kIdle, previous);
+    if (!e.ok()) v.state = previous;
+  }
+  platform_.UnlockIrqRestore(v.lock, flags);
+  return e;
+}
+
+template <hw::Platform P>
+BlockOutcome PostedRouter<P>::Block(VcpuId vcpu, int cpu) {
+  BlockOutcome out;
+  if (!Added(vcpu)) {
+    out.error = RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu);
+    return out;
+  }
+  if (cpu < 0 || cpu >= platform_.num_cpus()) {
+    out.error = RouteError::Of(RouteErrorCode::kUnknownCpu, vcpu, cpu);
+    return out;
+  }
+  Vcpu& v = vcpus_[vcpu];
+  hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
+  const RunState previous = v.state;
+  v.state = RunState::kBlocked;
+  // GA log: IsRun = 0, GALogIntr = 1 (uncached). GAPPI: IsRun = 0, GAPPIDis = 0 (a command).
+  RouteError e = UpdateOwned(vcpu, v, RunState::kBlocked, previous);
+  if (!e.ok()) {
+    v.state = previous;
+    platform_.UnlockIrqRestore(v.lock, flags);
+    out.error = e;
+    return out;
+  }
+  if (mode_ == hw::amd::GuestIrMode::kGaLog) {
+    v.blocked_in_ga_log.store(true, std::memory_order_relaxed);
+    platform_.UnlockIrqRestore(v.lock, flags);
+    // IsRun = 0 must be visible before the IRR is read: an interrupt posted before it rang a
+    // doorbell nobody hears, and this read is what catches it.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    out.decision = wakeup::VapicIrrPending::HasPending(v.config.vapic_page)
+                       ? wakeup::BlockDecision::kPendingDontSleep
+                       : wakeup::BlockDecision::kSleep;
+    return out;
+  }
+  platform_.UnlockIrqRestore(v.lock, flags);
+  // GAPPI: park, and under the queue lock point the IRTEs at the queue's CPU and vector.
+  const wakeup::BlockResult r = queues_->PrepareToBlock(
+      vcpu, cpu, [this](wakeup::VcpuId id, int target, uint8_t) { Retarget(id, target); });
+  if (r.decision != wakeup::BlockDecision::kNotParked) {
+    out.decision = r.decision;
+    return out;
+  }
+  flags = platform_.LockIrqSave(v.lock);
+  v.state = previous;
+  out.error = UpdateOwned(vcpu, v, previous, RunState::kBlocked);
+  if (out.error.ok()) out.error = RouteError::Of(RouteErrorCode::kNotParked, vcpu, cpu);
+  out.error.park = r.error;
+  platform_.UnlockIrqRestore(v.lock, flags);
+  return out;
+}
+
+// Called under a wakeup-queue lock (PrepareToBlock, OfflineCpu). Only Destination changes, an
+// uncached field: one CAS per IRTE, no command, cannot fail.
+template <hw::Platform P>
+void PostedRouter<P>::Retarget(VcpuId vcpu, int cpu) {
+  Vcpu& v = vcpus_[vcpu];
+  const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
+  v.destination = platform_.apic_id(cpu);
+  for (Binding* b = v.owned; b != nullptr; b = b->next) {
+    iommu_.WriteIrte(b->irte.device_id, b->irte.index, GuestEntry(v, b->guest_vector, v.state));
+  }
+  platform_.UnlockIrqRestore(v.lock, flags);
+}
+
+template <hw::Platform P>
+absl::StatusOr<uint32_t> PostedRouter<P>::OfflineCpu(int cpu) {
+  if (mode_ != hw::amd::GuestIrMode::kGappi) return 0u;
+  return queues_->OfflineCpu(cpu, [this](wakeup::VcpuId id, int target, uint8_t) { Retarget(id, target); });
+}
+
+template <hw::Platform P>
+absl::Status PostedRouter<P>::OnlineCpu(int cpu) {
+  if (mode_ != hw::amd::GuestIrMode::kGappi) return absl::OkStatus();
+  return queues_->OnlineCpu(cpu);
+}
+
+template <hw::Platform P>
+void PostedRouter<P>::DispatchGaLog(void* context, int, uint8_t) {
+  static_cast<PostedRouter*>(context)->HandleGaLogInterrupt();
+}
+
+template <hw::Platform P>
+void PostedRouter<P>::HandleGaLogInterrupt() {
+  const hw::amd::GaLogDrain drain = iommu_.HandleGaLogInterrupt([this](uint32_t tag) {
+    const bool known = tags_.WithVcpu(tag, [this](uint32_t vcpu) { platform_.WakeVcpu(vcpu); });
+    (known ? ga_log_wakes_ : ga_log_unknown_tags_).fetch_add(1, std::memory_order_relaxed);
+  });
+  if (drain.overflow) {
+    ga_log_overflows_.fetch_add(1, std::memory_order_relaxed);
+    RescanBlockedAfterOverflow();
+  }
+}
+
+// Entries were dropped while the log was full; their IRR bits are in the backing pages. Wake
+// every vCPU blocked in GA log mode that has one. Runs after the restart, so an interrupt that
+// arrives during the scan is logged again.
+template <hw::Platform P>
+void PostedRouter<P>::RescanBlockedAfterOverflow() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  tags_.ForEach([this](uint32_t vcpu) {
+    const Vcpu& v = vcpus_[vcpu];
+    if (v.blocked_in_ga_log.load(std::memory_order_relaxed) &&
+        wakeup::VapicIrrPending::HasPending(v.config.vapic_page)) {
+      platform_.WakeVcpu(vcpu);
+      overflow_rescan_wakes_.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+}
+
+template <hw::Platform P>
+int64_t PostedRouter<P>::OwnerOf(IrteRef irte) {
+  absl::MutexLock l(&bind_mu_);
+  auto it = bindings_.find(Key(irte));
+  return it == bindings_.end() ? -1 : int64_t{it->second->vcpu};
+}
+
+template <hw::Platform P>
+uint32_t PostedRouter<P>::OwnedCount(VcpuId vcpu) {
+  if (!Added(vcpu)) return 0;
+  Vcpu& v = vcpus_[vcpu];
+  const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
+  const uint32_t n = v.owned_count;
+  platform_.UnlockIrqRestore(v.lock, flags);
+  return n;
+}
+
+template <hw::Platform P>
+absl::Status PostedRouter<P>::CheckInvariants() {
+  absl::MutexLock l(&bind_mu_);
+  size_t on_lists = 0;
+  for (VcpuId id = 0; id < max_vcpus_; ++id) {
+    if (!Added(id)) continue;
+    Vcpu& v = vcpus_[id];
+    const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
+    absl::Status s = absl::OkStatus();
+    uint32_t count = 0;
+    for (Binding* b = v.owned; b != nullptr && s.ok(); b = b->next, ++count) {
+      auto it = bindings_.find(Key(b->irte));
+      const hw::amd::IrteWords mem = iommu_.ReadIrte(b->irte.device_id, b->irte.index);
+      const auto g = hw::amd::IrteGaGuest::FromHalves(mem.lo, mem.hi);
+      if (it == bindings_.end() || it->second.get() != b || b->vcpu != id) {
+        s = absl::InternalError(absl::StrFormat("vCPU %u: lists IRTE %#x:%u it does not own", id,
+                                                b->irte.device_id, b->irte.index));
+      } else if (b->next != nullptr && b->next->prev != b) {
+        s = absl::InternalError(absl::StrFormat("vCPU %u: broken IRTE list", id));
+      } else if (!g.valid() || !g.guest_mode() || g.vector() != b->guest_vector ||
+                 g.ga_root_ptr() != (v.config.vapic_page_pa >> 12) ||
+                 g.is_run() != (v.state == RunState::kRunning) || g.ga_tag() != v.ga_tag) {
+        s = absl::InternalError(absl::StrFormat("vCPU %u: IRTE %#x:%u does not match it: %#018x_%016x",
+                                                id, b->irte.device_id, b->irte.index, mem.hi, mem.lo));
+      }
+    }
+    if (s.ok() && count != v.owned_count) {
+      s = absl::InternalError(absl::StrFormat("vCPU %u: owned_count %u, list has %u", id,
+                                              v.owned_count, count));
+    }
+    on_lists += count;
+    platform_.UnlockIrqRestore(v.lock, flags);
+    if (!s.ok()) return s;
+  }
+  if (on_lists != bindings_.size()) {
+    return absl::InternalError(absl::StrFormat("%zu bindings but %zu list entries",
+                                               bindings_.size(), on_lists));
+  }
+  return absl::OkStatus();
+}
+
+template <hw::Platform P>
+RouterStats PostedRouter<P>::stats() const {
+  RouterStats s;
+  s.ga_log_wakes = ga_log_wakes_.load(std::memory_order_relaxed);
+  s.ga_log_unknown_tags = ga_log_unknown_tags_.load(std::memory_order_relaxed);
+  s.ga_log_overflows = ga_log_overflows_.load(std::memory_order_relaxed);
+  s.overflow_rescan_wakes = overflow_rescan_wakes_.load(std::memory_order_relaxed);
+  s.gappi_dis_deferred = gappi_dis_deferred_.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace irqvirt::posted
+
+#endif  // IRQVIRT_IRQVIRT_POSTED_POSTED_ROUTER_H_

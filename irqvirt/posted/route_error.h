@@ -1,0 +1,74 @@
+// What went wrong in a posted-interrupt routing operation. Hot paths (load, put, block) return
+// this small value (no allocation); cold callers turn it into an absl::Status that names the vCPU
+// and the IRTE.
+#ifndef IRQVIRT_IRQVIRT_POSTED_ROUTE_ERROR_H_
+#define IRQVIRT_IRQVIRT_POSTED_ROUTE_ERROR_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "hw/amd/iommu.h"
+#include "irqvirt/wakeup/park_error.h"
+
+namespace irqvirt::posted {
+
+// An IRTE: the requester (device) ID whose table holds it, and its index in that table.
+struct IrteRef {
+  uint16_t device_id = 0;
+  uint16_t index = 0;
+  friend bool operator==(const IrteRef&, const IrteRef&) = default;
+};
+
+enum class RouteErrorCode : uint8_t {
+  kNone,
+  kUnknownVcpu,  // not added, or id out of range
+  kUnknownCpu,   // negative or beyond the platform
+  kHardware,     // an IRTE write or its invalidation failed; see `command`
+  kNotParked,    // the wakeup queues refused to park the vCPU; see `park`
+};
+
+struct RouteError {
+  RouteErrorCode code = RouteErrorCode::kNone;
+  uint32_t vcpu = 0;
+  int cpu = -1;
+  IrteRef irte;
+  hw::amd::CommandError command = hw::amd::CommandError::kNone;
+  wakeup::ParkError park = wakeup::ParkError::kNone;
+  // Rollback could not restore GAPPIDis on some IRTE (a second command failure). The entry is
+  // otherwise restored; the only effect is a possible spurious GAPPI, which software tolerates.
+  bool gappi_dis_left_clear = false;
+
+  bool ok() const { return code == RouteErrorCode::kNone; }
+
+  static RouteError Of(RouteErrorCode code, uint32_t vcpu, int cpu = -1) {
+    RouteError e;
+    e.code = code;
+    e.vcpu = vcpu;
+    e.cpu = cpu;
+    return e;
+  }
+
+  absl::Status ToStatus() const {
+    switch (code) {
+      case RouteErrorCode::kNone:
+        return absl::OkStatus();
+      case RouteErrorCode::kUnknownVcpu:
+        return absl::NotFoundError(absl::StrFormat("vCPU %u: not added to the router", vcpu));
+      case RouteErrorCode::kUnknownCpu:
+        return absl::InvalidArgumentError(absl::StrFormat("vCPU %u: unknown CPU %d", vcpu, cpu));
+      case RouteErrorCode::kHardware:
+        return absl::UnavailableError(absl::StrFormat(
+            "vCPU %u: updating IRTE %#x:%u failed: %s; rolled back%s", vcpu, irte.device_id,
+            irte.index, hw::amd::CommandErrorName(command),
+            gappi_dis_left_clear ? " (GAPPIDis left clear: spurious GAPPIs possible)" : ""));
+      case RouteErrorCode::kNotParked:
+        return wakeup::ParkErrorToStatus(park, vcpu, cpu);
+    }
+    return absl::InternalError("unknown RouteErrorCode");
+  }
+};
+
+}  // namespace irqvirt::posted
+
+#endif  // IRQVIRT_IRQVIRT_POSTED_ROUTE_ERROR_H_

@@ -127,7 +127,9 @@ void FakeAmdIommu::ExecuteCommand(uint64_t lo, uint64_t hi) {
     case amd::CommandOpcode::kCompletionWait: {
       const auto cmd = amd::CompletionWaitCommand::FromHalves(lo, hi);
       if (!cmd.store()) break;
-      if (completion_stores_to_drop_ > 0) {
+      if (completion_stores_before_drop_ > 0) {
+        --completion_stores_before_drop_;
+      } else if (completion_stores_to_drop_ > 0) {
         --completion_stores_to_drop_;
         break;
       }
@@ -286,9 +288,10 @@ void FakeAmdIommu::StallCommands(bool stalled) {
   if (!stalled) ProcessCommands();
 }
 
-void FakeAmdIommu::DropCompletionStores(uint32_t count) {
+void FakeAmdIommu::DropCompletionStores(uint32_t count, uint32_t after) {
   absl::MutexLock l(&mu_);
   completion_stores_to_drop_ = count;
+  completion_stores_before_drop_ = after;
 }
 
 void FakeAmdIommu::RefuseControlBits(uint64_t mask) {

@@ -76,7 +76,8 @@ class FakeAmdIommu : public MmioRegion {
 
   // --- fault injection ---
   void StallCommands(bool stalled);
-  void DropCompletionStores(uint32_t count);
+  // The `count` COMPLETION_WAIT stores that follow the next `after` ones never happen.
+  void DropCompletionStores(uint32_t count, uint32_t after = 0);
   void RefuseControlBits(uint64_t mask);
   // Sets Status bits as if the hardware had (e.g. a GALOverflow the driver must cope with).
   void RaiseStatusBits(uint32_t mask);
@@ -118,6 +119,7 @@ class FakeAmdIommu : public MmioRegion {
   absl::flat_hash_map<uint32_t, amd::IrteWords> irte_cache_ ABSL_GUARDED_BY(mu_);
   bool commands_stalled_ ABSL_GUARDED_BY(mu_) = false;
   uint32_t completion_stores_to_drop_ ABSL_GUARDED_BY(mu_) = 0;
+  uint32_t completion_stores_before_drop_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t refused_control_bits_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t commands_executed_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t irt_invalidations_ ABSL_GUARDED_BY(mu_) = 0;

@@ -42,6 +42,8 @@ class BenchPlatform {
   void SendSelfIpi(uint8_t) {}
   absl::Status RegisterVectorHandler(uint8_t, hw::VectorHandler, void*) { return absl::OkStatus(); }
   void UnregisterVectorHandler(uint8_t) {}
+  // Where fake devices send interrupts (hw::fake::PlatformInterruptSink); benchmarks drop them.
+  void RaiseInterrupt(int, uint8_t) {}
 
   uint64_t wakes = 0;
 

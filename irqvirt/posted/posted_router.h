@@ -55,6 +55,10 @@ using VcpuId = uint32_t;
 
 struct RouterConfig {
   uint32_t max_vcpus = 0;
+  // After a GA log overflow, wake every blocked GA-log-mode vCPU with a pending IRR. Turning it
+  // off reproduces KVM (restart only), which loses the wakeups of dropped entries; it exists for
+  // the benchmark's baseline, not for production.
+  bool rescan_after_overflow = true;
 };
 
 struct VcpuConfig {
@@ -160,7 +164,8 @@ class PostedRouter {
 
   PostedRouter(P& platform, Iommu& iommu, Queues* queues, const RouterConfig& config)
       : platform_(platform), iommu_(iommu), queues_(queues), mode_(iommu.mode()),
-        max_vcpus_(config.max_vcpus), vcpus_(new Vcpu[config.max_vcpus]),
+        max_vcpus_(config.max_vcpus), rescan_after_overflow_(config.rescan_after_overflow),
+        vcpus_(new Vcpu[config.max_vcpus]),
         tags_(platform, config.max_vcpus) {}
 
   static uint64_t Key(IrteRef irte) { return (uint64_t{irte.device_id} << 16) | irte.index; }
@@ -186,6 +191,7 @@ class PostedRouter {
   Queues* const queues_;
   const hw::amd::GuestIrMode mode_;
   const uint32_t max_vcpus_;
+  const bool rescan_after_overflow_;
   std::unique_ptr<Vcpu[]> vcpus_;
   GaTagTable<P> tags_;
   bool ga_log_handler_registered_ = false;
@@ -614,7 +620,7 @@ void PostedRouter<P>::HandleGaLogInterrupt() {
   });
   if (drain.overflow) {
     ga_log_overflows_.fetch_add(1, std::memory_order_relaxed);
-    RescanBlockedAfterOverflow();
+    if (rescan_after_overflow_) RescanBlockedAfterOverflow();
   }
 }
 

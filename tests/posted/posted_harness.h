@@ -33,6 +33,7 @@ struct HarnessOptions {
   hw::fake::FakeAmdIommuFeatures features;
   uint32_t poll_limit = 64;  // small: a fault-injected timeout costs microseconds in tests
   uint64_t refuse_control_bits = 0;
+  bool rescan_after_overflow = true;
 };
 
 inline HarnessOptions GappiOptions() {
@@ -74,7 +75,7 @@ class PostedHarness {
       if (!q.ok()) return q.status();
       queues_ = std::move(*q);
     }
-    auto router = Router::Create(platform, *iommu_, queues_.get(), RouterConfig{options_.max_vcpus});
+    auto router = Router::Create(platform, *iommu_, queues_.get(), RouterConfig{options_.max_vcpus, options_.rescan_after_overflow});
     if (!router.ok()) return router.status();
     router_ = std::move(*router);
     return absl::OkStatus();

@@ -2,41 +2,17 @@
 // this binary is counted while a measured region runs.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <new>
-
 #include "hw/fake/logical_platform.h"
 #include "irqvirt/wakeup/wakeup_queues.h"
+#include "tests/common/allocation_counter.h"
 #include "tests/wakeup/vapic_pages.h"
-
-namespace {
-thread_local bool counting = false;
-thread_local size_t allocations = 0;
-}  // namespace
-
-void* operator new(size_t n) {
-  if (counting) ++allocations;
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
 
 namespace irqvirt::wakeup {
 namespace {
 
 using Queues = WakeupQueues<hw::fake::LogicalPlatform, VapicIrrPending>;
 
-size_t CountAllocations(const std::function<void()>& fn) {
-  allocations = 0;
-  counting = true;
-  fn();
-  counting = false;
-  return allocations;
-}
+using irqvirt::testing::CountAllocations;
 
 TEST(NoAllocation, CounterSeesAllocations) {
   // The instrument works: a real allocation in the measured region is counted.

@@ -1,0 +1,15 @@
+// Counts every operator new made by the calling thread while a measured region runs, to prove a
+// hot path allocates nothing. Linking this library replaces the global operator new/delete.
+#ifndef IRQVIRT_TESTS_COMMON_ALLOCATION_COUNTER_H_
+#define IRQVIRT_TESTS_COMMON_ALLOCATION_COUNTER_H_
+
+#include <cstddef>
+#include <functional>
+
+namespace irqvirt::testing {
+
+size_t CountAllocations(const std::function<void()>& fn);
+
+}  // namespace irqvirt::testing
+
+#endif  // IRQVIRT_TESTS_COMMON_ALLOCATION_COUNTER_H_

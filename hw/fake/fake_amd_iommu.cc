@@ -304,41 +304,5 @@ void FakeAmdIommu::RaiseStatusBits(uint32_t mask) {
   status_ |= mask;
 }
 
-uint64_t FakeAmdIommu::control() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return Reg(amd::mmio::kControl);
-}
-uint32_t FakeAmdIommu::status() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return status_;
-}
-uint64_t FakeAmdIommu::commands_executed() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return commands_executed_;
-}
-uint64_t FakeAmdIommu::irt_invalidations() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return irt_invalidations_;
-}
-uint64_t FakeAmdIommu::ga_log_entries_written() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return ga_log_written_;
-}
-uint64_t FakeAmdIommu::ga_log_entries_dropped() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return ga_log_dropped_;
-}
-uint64_t FakeAmdIommu::ga_log_interrupts() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return ga_log_interrupts_;
-}
-uint64_t FakeAmdIommu::gappi_interrupts() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return gappi_interrupts_;
-}
-size_t FakeAmdIommu::cached_irtes() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return irte_cache_.size();
-}
 
 }  // namespace hw::fake

@@ -26,11 +26,13 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include <mutex>
 #include "hw/amd/irte_atomic.h"
+#include "hw/amd/mmio.h"
 #include "hw/fake/fake_physical_memory.h"
 #include "hw/fake/interrupt_sink.h"
 #include "hw/mmio_region.h"
@@ -83,15 +85,15 @@ class FakeAmdIommu : public MmioRegion {
   void RaiseStatusBits(uint32_t mask);
 
   // --- observations ---
-  uint64_t control() const;
-  uint32_t status() const;
-  uint64_t commands_executed() const;
-  uint64_t irt_invalidations() const;
-  uint64_t ga_log_entries_written() const;
-  uint64_t ga_log_entries_dropped() const;
-  uint64_t ga_log_interrupts() const;
-  uint64_t gappi_interrupts() const;
-  size_t cached_irtes() const;
+  uint64_t control() const { return Locked([&] { return Reg(amd::mmio::kControl); }); }
+  uint32_t status() const { return Locked([&] { return status_; }); }
+  uint64_t commands_executed() const { return Locked([&] { return commands_executed_; }); }
+  uint64_t irt_invalidations() const { return Locked([&] { return irt_invalidations_; }); }
+  uint64_t ga_log_entries_written() const { return Locked([&] { return ga_log_written_; }); }
+  uint64_t ga_log_entries_dropped() const { return Locked([&] { return ga_log_dropped_; }); }
+  uint64_t ga_log_interrupts() const { return Locked([&] { return ga_log_interrupts_; }); }
+  uint64_t gappi_interrupts() const { return Locked([&] { return gappi_interrupts_; }); }
+  size_t cached_irtes() const { return Locked([&] { return irte_cache_.size(); }); }
 
  private:
   struct Outgoing {
@@ -108,6 +110,11 @@ class FakeAmdIommu : public MmioRegion {
   Outgoing GaLogInterrupt() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t Reg(uint32_t offset) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Send(const Outgoing& out);
+  template <typename Fn>
+  std::invoke_result_t<Fn&> Locked(Fn&& fn) const {
+    std::lock_guard<std::mutex> l(mu_);
+    return fn();
+  }
 
   FakePhysicalMemory& memory_;
   InterruptSink& sink_;

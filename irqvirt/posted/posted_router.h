@@ -180,6 +180,7 @@ class PostedRouter {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
   // Load's version: cannot fail. If setting GAPPIDis fails, the IRTE keeps GAPPIDis clear.
   void UpdateOwnedKeepGappiDisOnFailure(Vcpu& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
+  void WriteKeepingGappiDis(IrteRef irte, hw::amd::IrteWords desired);
   void Link(Vcpu& v, Binding* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
   void Unlink(Vcpu& v, Binding* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
   void Retarget(VcpuId vcpu, int cpu);
@@ -359,12 +360,8 @@ RouteError PostedRouter<P>::UpdateOwned(VcpuId id, Vcpu& v, RunState state,
     for (Binding* done = v.owned; done != b; done = done->next) {
       hw::amd::IrteWords previous = GuestEntry(v, done->guest_vector, rollback_state);
       if (!iommu_.WriteIrte(done->irte.device_id, done->irte.index, previous).ok()) {
-        // A second failure: restore everything but GAPPIDis (uncached, so this write cannot
-        // fail) and say so.
-        hw::amd::IrteWords now = iommu_.ReadIrte(done->irte.device_id, done->irte.index);
-        auto keep = hw::amd::IrteGaGuest::FromHalves(previous.lo, previous.hi);
-        keep.set_gappi_dis(hw::amd::IrteGaGuest::FromHalves(now.lo, now.hi).gappi_dis());
-        iommu_.WriteIrte(done->irte.device_id, done->irte.index, {keep.lo(), keep.hi()});
+        // A second failure: restore everything but GAPPIDis, and say so.
+        WriteKeepingGappiDis(done->irte, previous);
         error.gappi_dis_left_clear = true;
       }
     }
@@ -380,12 +377,19 @@ void PostedRouter<P>::UpdateOwnedKeepGappiDisOnFailure(Vcpu& v) {
     if (iommu_.WriteIrte(b->irte.device_id, b->irte.index, desired).ok()) continue;
     // Only a GAPPIDis change can need a command; keep the old GAPPIDis (a running vCPU is
     // notified by doorbell, so GAPPIDis does not matter now) and retry on the next load.
-    const hw::amd::IrteWords now = iommu_.ReadIrte(b->irte.device_id, b->irte.index);
-    auto keep = hw::amd::IrteGaGuest::FromHalves(desired.lo, desired.hi);
-    keep.set_gappi_dis(hw::amd::IrteGaGuest::FromHalves(now.lo, now.hi).gappi_dis());
-    iommu_.WriteIrte(b->irte.device_id, b->irte.index, {keep.lo(), keep.hi()});
+    WriteKeepingGappiDis(b->irte, desired);
     gappi_dis_deferred_.fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+// Writes `desired` but with the GAPPIDis the IRTE has now: then only uncached fields change, so
+// the write needs no command and cannot fail.
+template <hw::Platform P>
+void PostedRouter<P>::WriteKeepingGappiDis(IrteRef irte, hw::amd::IrteWords desired) {
+  const hw::amd::IrteWords now = iommu_.ReadIrte(irte.device_id, irte.index);
+  auto keep = hw::amd::IrteGaGuest::FromHalves(desired.lo, desired.hi);
+  keep.set_gappi_dis(hw::amd::IrteGaGuest::FromHalves(now.lo, now.hi).gappi_dis());
+  iommu_.WriteIrte(irte.device_id, irte.index, {keep.lo(), keep.hi()});
 }
 
 template <hw::Platform P>

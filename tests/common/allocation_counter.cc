@@ -30,3 +30,15 @@ size_t CountAllocations(const std::function<void()>& fn) {
 }
 
 }  // namespace irqvirt::testing
+
+namespace irqvirt::testing {
+
+bool CounterSeesAllocations() {
+  static int* volatile sink;  // volatile: the compiler may not elide the allocation
+  return CountAllocations([] {
+           sink = new int(1);
+           delete sink;
+         }) >= 1;
+}
+
+}  // namespace irqvirt::testing

@@ -15,13 +15,7 @@ using Queues = WakeupQueues<hw::fake::LogicalPlatform, VapicIrrPending>;
 using irqvirt::testing::CountAllocations;
 
 TEST(NoAllocation, CounterSeesAllocations) {
-  // The instrument works: a real allocation in the measured region is counted.
-  static int* volatile sink;  // volatile: the compiler may not elide the allocation
-  EXPECT_GE(CountAllocations([] {
-              sink = new int(1);
-              delete sink;
-            }),
-            1u);
+  EXPECT_TRUE(irqvirt::testing::CounterSeesAllocations());
 }
 
 TEST(NoAllocation, ParkUnparkBlockAndHandler) {

@@ -56,8 +56,6 @@ enum class GuestIrMode : uint8_t {
   kGappi,     // GAPPI: the IOMMU sends vector GATag[7:0] to the IRTE destination
 };
 
-const char* GuestIrModeName(GuestIrMode mode);
-
 struct IommuConfig {
   uint16_t max_device_id = 255;       // the device table covers IDs 0..max_device_id
   uint32_t ga_log_interrupt_apic_id = 0;
@@ -158,8 +156,6 @@ class Iommu {
   template <typename OnTag>
   GaLogDrain HandleGaLogInterrupt(OnTag&& on_tag);
 
-  uint64_t invalidations() const { return invalidations_.load(std::memory_order_relaxed); }
-
  private:
   Iommu(P& platform, MmioRegion& mmio, DmaMemory& memory, const IommuConfig& config)
       : platform_(platform), mmio_(mmio), memory_(memory), config_(config),
@@ -201,23 +197,10 @@ class Iommu {
   typename P::SpinLock command_lock_;
   uint32_t command_tail_ ABSL_GUARDED_BY(command_lock_) = 0;
   uint64_t completion_sequence_ ABSL_GUARDED_BY(command_lock_) = 0;
-  std::atomic<uint64_t> invalidations_{0};
 
   // Serialises GA log draining and restarts (head register, Control read-modify-write).
   typename P::SpinLock ga_log_lock_;
 };
-
-inline const char* GuestIrModeName(GuestIrMode mode) {
-  switch (mode) {
-    case GuestIrMode::kLegacyGa:
-      return "legacy GA (no posting)";
-    case GuestIrMode::kGaLog:
-      return "GA log";
-    case GuestIrMode::kGappi:
-      return "GAPPI";
-  }
-  return "?";
-}
 
 inline const char* CommandErrorName(CommandError e) {
   switch (e) {
@@ -478,7 +461,6 @@ CommandError Iommu<P>::InvalidateInterruptTable(uint16_t device_id) {
     }
   }
   platform_.UnlockIrqRestore(command_lock_, flags);
-  if (e == CommandError::kNone) invalidations_.fetch_add(1, std::memory_order_relaxed);
   return e;
 }
 

@@ -121,7 +121,6 @@ class PostedHarness {
   Iommu& iommu() { return *iommu_; }
   Queues* queues() { return queues_.get(); }
   Router& router() { return *router_; }
-  const HarnessOptions& options() const { return options_; }
 
  private:
   HarnessOptions options_;

@@ -23,6 +23,7 @@
 //                 run state, its IRTE list and every IRTE write for it (KVM's ir_list_lock).
 //                 Two are taken together only by a rebind, lower vCPU id first.
 //   tag table     P::SpinLock inside GaTagTable; taken by the GA-log handler; holds no other lock.
+//                 It maps (VM id, vCPU index) to a vCPU in both modes, which keeps that unique.
 // So the router never takes a queue lock while holding a Vcpu::lock: Load unparks before locking.
 //
 // Hot paths (Load, Put, Block, the GA-log handler) allocate nothing and throw nothing.
@@ -199,7 +200,6 @@ class PostedRouter {
 
   absl::Mutex bind_mu_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Binding>> bindings_ ABSL_GUARDED_BY(bind_mu_);
-  absl::flat_hash_map<uint32_t, VcpuId> vcpu_by_tag_ ABSL_GUARDED_BY(bind_mu_);
 
   std::atomic<uint64_t> ga_log_wakes_{0};
   std::atomic<uint64_t> ga_log_unknown_tags_{0};
@@ -271,22 +271,20 @@ absl::Status PostedRouter<P>::AddVcpu(VcpuId vcpu, const VcpuConfig& config) {
   if (v.added.load(std::memory_order_relaxed)) {
     return absl::AlreadyExistsError(absl::StrFormat("vCPU %u: already added", vcpu));
   }
-  if (vcpu_by_tag_.contains(tag->raw())) {
-    return absl::AlreadyExistsError(absl::StrFormat(
-        "vCPU %u: VM %u index %u is already vCPU %u", vcpu, config.vm_id, config.vcpu_index,
-        vcpu_by_tag_[tag->raw()]));
+  // The tag table also keeps (VM id, index) unique in GAPPI mode, where no GA log reads it.
+  if (absl::Status s = tags_.Insert(tag->raw(), vcpu); !s.ok()) {
+    return absl::Status(s.code(), absl::StrFormat("vCPU %u: VM %u index %u: %s", vcpu,
+                                                  config.vm_id, config.vcpu_index, s.message()));
   }
   v.config = config;
+  v.ga_tag = tag->raw();
   if (mode_ == hw::amd::GuestIrMode::kGappi) {
-    absl::Status s = queues_->AddVcpu(vcpu, config.vapic_page);
-    if (!s.ok()) return s;
+    if (absl::Status s = queues_->AddVcpu(vcpu, config.vapic_page); !s.ok()) {
+      tags_.Erase(tag->raw());
+      return s;
+    }
     v.ga_tag = queues_->WakeupVector(vcpu);
-  } else {
-    absl::Status s = tags_.Insert(tag->raw(), vcpu);
-    if (!s.ok()) return absl::Status(s.code(), absl::StrFormat("vCPU %u: %s", vcpu, s.message()));
-    v.ga_tag = tag->raw();
   }
-  vcpu_by_tag_[tag->raw()] = vcpu;
   {
     const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
     v.state = RunState::kIdle;
@@ -317,14 +315,10 @@ absl::Status PostedRouter<P>::RemoveVcpu(VcpuId vcpu) {
   }
   // The teardown barrier: after these, neither the GA log handler nor the rescan nor a wakeup
   // vector can reach this vCPU.
-  const uint32_t tag = hw::amd::GaTag::Make(v.config.vm_id, v.config.vcpu_index)->raw();
   if (mode_ == hw::amd::GuestIrMode::kGappi) {
-    absl::Status s = queues_->RemoveVcpu(vcpu);
-    if (!s.ok()) return s;
-  } else {
-    tags_.Erase(tag);
+    if (absl::Status s = queues_->RemoveVcpu(vcpu); !s.ok()) return s;
   }
-  vcpu_by_tag_.erase(tag);
+  tags_.Erase(hw::amd::GaTag::Make(v.config.vm_id, v.config.vcpu_index)->raw());
   v.blocked_in_ga_log.store(false, std::memory_order_relaxed);
   v.added.store(false, std::memory_order_release);
   return absl::OkStatus();

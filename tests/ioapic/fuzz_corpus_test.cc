@@ -10,6 +10,8 @@
 #include <random>
 #include <vector>
 
+#include "tests/common/seed.h"
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 namespace {
@@ -35,8 +37,7 @@ TEST(IoapicFuzzCorpus, EveryCorpusInputKeepsTheInvariants) {
 }
 
 TEST(IoapicFuzzCorpus, SeededRandomInputsKeepTheInvariants) {
-  const char* s = std::getenv("IRQVIRT_FUZZ_SEED");
-  std::mt19937_64 rng(s != nullptr ? std::strtoull(s, nullptr, 0) : 5);
+  std::mt19937_64 rng(irqvirt::testing::SeedFromEnv("IRQVIRT_FUZZ_SEED", 5));
   for (int i = 0; i < 1500; ++i) {
     std::vector<uint8_t> bytes(64 + rng() % 448);
     for (uint8_t& b : bytes) b = static_cast<uint8_t>(rng());

@@ -7,13 +7,13 @@
 // invariants must hold. Seed: IRQVIRT_STRESS_SEED. Bounded by operation counts, not time.
 #include <atomic>
 #include <barrier>
-#include <cstdlib>
 #include <random>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "hw/fake/threaded_platform.h"
+#include "tests/common/seed.h"
 #include "tests/posted/posted_harness.h"
 
 namespace irqvirt::posted::testing {
@@ -28,11 +28,6 @@ constexpr uint16_t kIrtes = 16;
 constexpr uint16_t kDev = 0x40;
 constexpr int kRounds = 15;
 constexpr int kOpsPerRound = 150;
-
-uint64_t Seed() {
-  const char* s = std::getenv("IRQVIRT_STRESS_SEED");
-  return s != nullptr ? std::strtoull(s, nullptr, 0) : 20261121;
-}
 
 enum class St { kIdle, kRunning, kSleeping };
 
@@ -70,7 +65,7 @@ void RunStress(bool gappi) {
   for (uint16_t i = 0; i < kIrtes; ++i) {
     ASSERT_TRUE(router.Bind({kDev, i}, i % kVcpus, static_cast<uint8_t>(0x40 + i)).ok());
   }
-  const uint64_t seed = Seed() ^ (gappi ? 0x9a991 : 0);
+  const uint64_t seed = irqvirt::testing::SeedFromEnv("IRQVIRT_STRESS_SEED", 20261121) ^ (gappi ? 0x9a991 : 0);
   std::barrier sync(kCpus + 2);
 
   std::vector<std::thread> threads;

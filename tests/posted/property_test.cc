@@ -8,13 +8,13 @@
 //     CPU can take interrupts;
 //   - a failed operation changes nothing the model can see, and the router's own invariants hold.
 // Seed: IRQVIRT_PROPERTY_SEED (the failing sequence's seed is printed).
-#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
+#include "tests/common/seed.h"
 #include "tests/posted/posted_harness.h"
 
 namespace irqvirt::posted::testing {
@@ -29,11 +29,6 @@ constexpr uint16_t kIrtes = 10;
 constexpr uint16_t kDev = 0x30;
 constexpr int kSequences = 1500;  // per mode
 constexpr int kOpsPerSequence = 60;
-
-uint64_t BaseSeed() {
-  const char* s = std::getenv("IRQVIRT_PROPERTY_SEED");
-  return s != nullptr ? std::strtoull(s, nullptr, 0) : 20261121;
-}
 
 enum class St { kIdle, kRunning, kSleeping, kBlockedAwake };
 
@@ -258,7 +253,7 @@ class Sequence {
 class PropertyTest : public ::testing::TestWithParam<bool> {};
 
 TEST_P(PropertyTest, RandomSequencesMatchTheReferenceModel) {
-  const uint64_t base = BaseSeed() ^ (GetParam() ? 0x9a991 : 0);
+  const uint64_t base = irqvirt::testing::SeedFromEnv("IRQVIRT_PROPERTY_SEED", 20261121) ^ (GetParam() ? 0x9a991 : 0);
   for (int i = 0; i < kSequences; ++i) {
     Sequence sequence(GetParam(), base + i);
     const std::string error = sequence.Run();

@@ -10,13 +10,13 @@
 
 #include <atomic>
 #include <barrier>
-#include <cstdlib>
 #include <random>
 #include <thread>
 #include <vector>
 
 #include "hw/fake/threaded_platform.h"
 #include "irqvirt/wakeup/wakeup_queues.h"
+#include "tests/common/seed.h"
 #include "tests/wakeup/vapic_pages.h"
 
 namespace irqvirt::wakeup {
@@ -30,11 +30,6 @@ constexpr int kCpus = 4;
 constexpr int kHotplugCpu = kCpus - 1;
 constexpr uint32_t kVcpus = 24;
 constexpr int kDevices = 2;
-
-uint64_t SeedFromEnv() {
-  const char* s = std::getenv("IRQVIRT_STRESS_SEED");
-  return s != nullptr ? std::strtoull(s, nullptr, 0) : 20261121;
-}
 
 // Route word as the device model reads it: IsRun, destination CPU, wakeup vector (0 = none).
 constexpr uint64_t Route(bool is_run, int cpu, uint8_t vector) {
@@ -176,7 +171,7 @@ struct World {
 };
 
 void RunStress(int vectors_per_cpu) {
-  const uint64_t seed = SeedFromEnv();
+  const uint64_t seed = irqvirt::testing::SeedFromEnv("IRQVIRT_STRESS_SEED", 20261121);
   SCOPED_TRACE(::testing::Message() << "IRQVIRT_STRESS_SEED=" << seed << " K=" << vectors_per_cpu);
   auto world = std::make_unique<World>();
   auto q = Queues::Create(world->platform, {.num_cpus = kCpus,

@@ -11,6 +11,7 @@
 #include "hw/amd/ga_log_entry.h"
 #include "hw/amd/irte32.h"
 #include "hw/amd/irte_ga.h"
+#include "hw/arm/gicv3_regs.h"
 #include "hw/intel/pi_desc.h"
 #include "hw/reg/format.h"
 #include "hw/x86/ioapic_regs.h"
@@ -27,6 +28,11 @@ constexpr std::string_view kUsage =
     "  ga-log V             AMD IOMMU GA log entry\n"
     "  pi-desc CTRL [PIR0 PIR1 PIR2 PIR3]   VT-d PI descriptor: control word, PIR as 64-bit words\n"
     "  ioapic-rte V         I/O APIC redirection table entry\n"
+    "  ich-lr V             GICv3 ICH_LR<n>_EL2 (view chosen by HW, bit 61)\n"
+    "  ich-hcr V            GICv3 ICH_HCR_EL2\n"
+    "  ich-misr V           GICv3 ICH_MISR_EL2\n"
+    "  ich-vmcr V           GICv3 ICH_VMCR_EL2\n"
+    "  ich-vtr V            GICv3 ICH_VTR_EL2, with the LR and APR counts\n"
     "hex words may carry a 0x prefix.\n";
 
 std::optional<uint64_t> ParseHex(std::string_view s) {
@@ -110,6 +116,33 @@ DecodeResult Decode(const std::vector<std::string>& args) {
   if (kind == "ioapic-rte") {
     if (!expect(1)) return Usage("ioapic-rte takes one 64-bit word");
     return {0, Describe(hw::x86::IoapicRedirectionEntry::FromRaw(words[0])), ""};
+  }
+  if (kind == "ich-lr") {
+    if (!expect(1)) return Usage("ich-lr takes one 64-bit word");
+    if (hw::arm::IchLrIsHw(words[0])) {
+      return {0, Describe(hw::arm::IchLrHardware::FromRaw(words[0])), ""};
+    }
+    return {0, Describe(hw::arm::IchLrVirtual::FromRaw(words[0])), ""};
+  }
+  if (kind == "ich-hcr") {
+    if (!expect(1)) return Usage("ich-hcr takes one 64-bit word");
+    return {0, Describe(hw::arm::IchHcr::FromRaw(words[0])), ""};
+  }
+  if (kind == "ich-misr") {
+    if (!expect(1)) return Usage("ich-misr takes one 64-bit word");
+    return {0, Describe(hw::arm::IchMisr::FromRaw(words[0])), ""};
+  }
+  if (kind == "ich-vmcr") {
+    if (!expect(1)) return Usage("ich-vmcr takes one 64-bit word");
+    return {0, Describe(hw::arm::IchVmcr::FromRaw(words[0])), ""};
+  }
+  if (kind == "ich-vtr") {
+    if (!expect(1)) return Usage("ich-vtr takes one 64-bit word");
+    const auto v = hw::arm::IchVtr::FromRaw(words[0]);
+    return {0,
+            Describe(v) + fmt::format("list_registers={} apr_registers={}\n",
+                                      v.num_list_registers(), v.num_apr_registers()),
+            ""};
   }
   return Usage(fmt::format("unknown kind '{}'", kind));
 }

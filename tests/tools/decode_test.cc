@@ -39,6 +39,55 @@ TEST(Decode, EveryKind) {
             std::string::npos);
 }
 
+// GICv3 values worked out by hand in tests/hw/arm_registers_test.cc.
+TEST(Decode, IchLrChoosesViewByHwBit) {
+  // Pending Group 1 SPI 32 with EOI, HW = 0 (bit 61 clear): the virtual view.
+  const DecodeResult v = Decode({"ich-lr", "0x50a0020000000020"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_EQ(v.out, "IchLrVirtual{vintid=0x20 eoi=1 priority=0xa0 nmi=0 group=1 hw=0 state=0x1}\n");
+  EXPECT_EQ(v.err, "");
+  // Active hardware-backed PPI 27 -> pINTID 27, HW = 1: the hardware view.
+  const DecodeResult h = Decode({"ich-lr", "b0a0001b0000001b"});
+  EXPECT_EQ(h.exit_code, 0);
+  EXPECT_EQ(h.out,
+            "IchLrHardware{vintid=0x1b pintid=0x1b priority=0xa0 nmi=0 group=1 hw=1 state=0x2}\n");
+  // Bit 40 is RES0 when HW = 0.
+  EXPECT_EQ(Decode({"ich-lr", "0x50a0030000000020"}).out,
+            "IchLrVirtual{vintid=0x20 rsvd[40:32]=0x100! eoi=1 priority=0xa0 nmi=0 group=1 hw=0 "
+            "state=0x1}\nwarning: non-zero reserved bits (marked !)\n");
+}
+
+TEST(Decode, IchControlRegisters) {
+  // En | UIE | LRENPIE | NPIE | TDIR (bit 14) | EOIcount 5 (31:27).
+  EXPECT_EQ(Decode({"ich-hcr", "0x2800400f"}).out,
+            "IchHcr{en=1 uie=1 lrenpie=1 npie=1 vgrp0eie=0 vgrp0die=0 vgrp1eie=0 vgrp1die=0 "
+            "vsgieoicount=0 tc=0 tall0=0 tall1=0 tsei=0 tdir=1 dvim=0 eoicount=0x5}\n");
+  // EOI (bit 0) | NP (bit 3) | VGrp1D (bit 7).
+  EXPECT_EQ(Decode({"ich-misr", "0x89"}).out,
+            "IchMisr{eoi=1 u=0 lrenp=0 np=1 vgrp0e=0 vgrp0d=0 vgrp1e=0 vgrp1d=1}\n");
+  // VPMR 0xf0 | VBPR0 2 | VBPR1 3 | VEOIM | VFIQEn | VENG1.
+  EXPECT_EQ(Decode({"ich-vmcr", "0xf04c020a"}).out,
+            "IchVmcr{veng0=0 veng1=1 vackctl=0 vfiqen=1 vcbpr=0 veoim=1 vbpr1=0x3 vbpr0=0x2 "
+            "vpmr=0xf0}\n");
+  // A stray bit 8 in MISR is RES0.
+  EXPECT_EQ(Decode({"ich-misr", "0x100"}).out,
+            "IchMisr{eoi=0 u=0 lrenp=0 np=0 vgrp0e=0 vgrp0d=0 vgrp1e=0 vgrp1d=0 "
+            "rsvd[63:8]=0x1!}\nwarning: non-zero reserved bits (marked !)\n");
+}
+
+TEST(Decode, IchVtrPrintsCounts) {
+  // PRIbits 4 | PREbits 4 | TDS | ListRegs 3: 4 LRs, 1 APR per group.
+  const DecodeResult r = Decode({"ich-vtr", "0x90080003"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out,
+            "IchVtr{list_regs=0x3 dvim=0 tds=1 nv4=0 a3v=0 seis=0 id_bits=0x0 pre_bits=0x4 "
+            "pri_bits=0x4}\nlist_registers=4 apr_registers=1\n");
+  // PRIbits 6 | PREbits 6 | ListRegs 0x1f: bit 4 of ListRegs is ignored -> 16 LRs, 4 APRs.
+  EXPECT_EQ(Decode({"ich-vtr", "0xd800001f"}).out,
+            "IchVtr{list_regs=0x1f dvim=0 tds=0 nv4=0 a3v=0 seis=0 id_bits=0x0 pre_bits=0x6 "
+            "pri_bits=0x6}\nlist_registers=16 apr_registers=4\n");
+}
+
 TEST(Decode, BadInputExitsTwoWithUsage) {
   for (const auto& args : std::vector<std::vector<std::string>>{
            {},
@@ -50,6 +99,17 @@ TEST(Decode, BadInputExitsTwoWithUsage) {
            {"irte-ga", "1"},                     // missing HI
            {"ga-log", "11112222333344445"},      // 17 hex digits
            {"pi-desc", "1", "2"},
+           {"ich-lr"},
+           {"ich-lr", "1", "2"},
+           {"ich-hcr"},
+           {"ich-hcr", "1", "2"},
+           {"ich-misr"},
+           {"ich-misr", "1", "2"},
+           {"ich-vmcr"},
+           {"ich-vmcr", "1", "2"},
+           {"ich-vtr"},
+           {"ich-vtr", "1", "2"},
+           {"ich-lr", "0xg"},
        }) {
     const DecodeResult r = Decode(args);
     EXPECT_EQ(r.exit_code, 2) << (args.empty() ? "(no args)" : args[0]);
@@ -58,6 +118,14 @@ TEST(Decode, BadInputExitsTwoWithUsage) {
   }
   EXPECT_NE(Decode({"frobnicate"}).err.find("unknown kind 'frobnicate'"), std::string::npos);
   EXPECT_NE(Decode({"irte32", "0xzz"}).err.find("malformed hex word '0xzz'"), std::string::npos);
+  EXPECT_NE(Decode({"ich-lr", "1", "2"}).err.find("ich-lr takes one 64-bit word"),
+            std::string::npos);
+  EXPECT_NE(Decode({"ich-vtr"}).err.find("ich-vtr takes one 64-bit word"), std::string::npos);
+  // The usage text lists the GICv3 kinds.
+  const std::string usage = Decode({}).err;
+  for (const char* kind : {"ich-lr V", "ich-hcr V", "ich-misr V", "ich-vmcr V", "ich-vtr V"}) {
+    EXPECT_NE(usage.find(kind), std::string::npos) << kind;
+  }
 }
 
 }  // namespace

@@ -23,6 +23,16 @@ using VectorHandler = void (*)(void* context, int cpu, uint8_t vector);
 // Saved interrupt state returned by LockIrqSave.
 using IrqFlags = uint64_t;
 
+// The IRQ-safe spinlock alone, for cores that need nothing else from the platform (the vGIC).
+template <typename P>
+concept IrqSafeLocks = requires(P& p, typename P::SpinLock& lock, IrqFlags flags) {
+  typename P::SpinLock;
+  { p.LockIrqSave(lock) } -> std::same_as<IrqFlags>;
+  { p.UnlockIrqRestore(lock, flags) } -> std::same_as<void>;
+  { p.LockIrqsOff(lock) } -> std::same_as<void>;
+  { p.UnlockIrqsOff(lock) } -> std::same_as<void>;
+};
+
 template <typename P>
 concept Platform = requires(P& p, const P& cp, typename P::SpinLock& lock, IrqFlags flags, int cpu,
                             uint8_t vector, uint32_t vcpu, VectorHandler handler, void* context) {

@@ -1,0 +1,206 @@
+#include "hw/fake/fake_gicv3_cpu_interface.h"
+
+#include <bit>
+
+namespace hw::fake {
+
+using arm::IchLrStateOf;
+using arm::kIchLrActiveBit;
+using arm::kIchLrPendingBit;
+using arm::LrState;
+
+FakeGicV3CpuInterface::FakeGicV3CpuInterface(Config config, PhysicalGic* physical)
+    : config_(config), physical_(physical) {
+  vtr_.set_list_regs(static_cast<uint64_t>(config.num_list_registers - 1))
+      .set_tds(config.tdir_supported ? 1 : 0)
+      .set_id_bits(0)
+      .set_pre_bits(4)
+      .set_pri_bits(4);
+}
+
+uint64_t FakeGicV3CpuInterface::Read(arm::SysRegEncoding e) {
+  if (e == arm::kIchHcrEl2) return hcr_.raw();
+  if (e == arm::kIchVtrEl2) return vtr_.raw();
+  if (e == arm::kIchMisrEl2) return misr().raw();
+  if (e == arm::kIchEisrEl2) return eisr();
+  if (e == arm::kIchElrsrEl2) return elrsr();
+  if (e == arm::kIchVmcrEl2) return vmcr_.raw();
+  if (e == arm::IchAp0rEl2(0)) return apr_[0];
+  if (e == arm::IchAp1rEl2(0)) return apr_[1];
+  for (int n = 0; n < arm::kMaxListRegisters; ++n) {
+    if (e == arm::IchLrEl2(n)) {
+      if (n < config_.num_list_registers) return lr_[n];
+      break;
+    }
+  }
+  ++bad_accesses_;
+  return 0;
+}
+
+void FakeGicV3CpuInterface::Write(arm::SysRegEncoding e, uint64_t value) {
+  if (e == arm::kIchHcrEl2) {
+    hcr_ = arm::IchHcr::FromRaw(value & ~arm::IchHcr::ReservedMask(0));
+    return;
+  }
+  if (e == arm::kIchVmcrEl2) {
+    vmcr_ = arm::IchVmcr::FromRaw(value & ~arm::IchVmcr::ReservedMask(0));
+    return;
+  }
+  if (e == arm::IchAp0rEl2(0)) {
+    apr_[0] = static_cast<uint32_t>(value);
+    return;
+  }
+  if (e == arm::IchAp1rEl2(0)) {
+    apr_[1] = static_cast<uint32_t>(value);
+    return;
+  }
+  for (int n = 0; n < config_.num_list_registers; ++n) {
+    if (e == arm::IchLrEl2(n)) {
+      lr_[n] = value;
+      return;
+    }
+  }
+  ++bad_accesses_;  // read-only, or an LR this CPU does not have
+}
+
+uint8_t FakeGicV3CpuInterface::RunningPriority() const {
+  const uint32_t any = apr_[0] | apr_[1];
+  if (any == 0) return 0xff;
+  return static_cast<uint8_t>(std::countr_zero(any) << 3);
+}
+
+int FakeGicV3CpuInterface::HighestPendingLr() const {
+  int best = -1;
+  uint8_t best_priority = 0xff;
+  for (int n = 0; n < config_.num_list_registers; ++n) {
+    const uint64_t lr = lr_[n];
+    if (IchLrStateOf(lr) != LrState::kPending) continue;
+    const auto v = arm::IchLrVirtual::FromRaw(lr);
+    if (!GroupEnabled(static_cast<int>(v.group()))) continue;
+    const uint8_t priority = GroupPriority(static_cast<uint8_t>(v.priority()));
+    if (best < 0 || priority < best_priority) {  // ties: the lowest-numbered LR
+      best = n;
+      best_priority = priority;
+    }
+  }
+  return best;
+}
+
+uint32_t FakeGicV3CpuInterface::Acknowledge(int group) {
+  const int n = HighestPendingLr();
+  if (n < 0) return kSpuriousIntid;
+  const auto v = arm::IchLrVirtual::FromRaw(lr_[n]);
+  if (static_cast<int>(v.group()) != group) return kSpuriousIntid;
+  const uint8_t priority = GroupPriority(static_cast<uint8_t>(v.priority()));
+  if (priority >= GroupPriority(static_cast<uint8_t>(vmcr_.vpmr()))) return kSpuriousIntid;
+  if (priority >= RunningPriority()) return kSpuriousIntid;  // cannot preempt
+  lr_[n] = (lr_[n] & ~kIchLrPendingBit) | kIchLrActiveBit;
+  apr_[group] |= uint32_t{1} << (priority >> 3);
+  return static_cast<uint32_t>(v.vintid());
+}
+
+int FakeGicV3CpuInterface::FindActiveLr(uint32_t intid) const {
+  for (int n = 0; n < config_.num_list_registers; ++n) {
+    if ((lr_[n] & kIchLrActiveBit) != 0 && arm::IchLrVintid(lr_[n]) == intid) return n;
+  }
+  return -1;
+}
+
+void FakeGicV3CpuInterface::DeactivateLr(int n) {
+  if (arm::IchLrIsHw(lr_[n]) && physical_ != nullptr) {
+    physical_->Deactivate(static_cast<uint32_t>(arm::IchLrHardware::FromRaw(lr_[n]).pintid()));
+  }
+  lr_[n] &= ~kIchLrActiveBit;  // Active -> Invalid, Active+Pending -> Pending
+}
+
+void FakeGicV3CpuInterface::IncrementEoiCount() {
+  hcr_.set_eoicount((hcr_.eoicount() + 1) & 0x1f);  // a 5-bit counter that wraps
+}
+
+void FakeGicV3CpuInterface::EndOfInterrupt(int group, uint32_t intid) {
+  // Priority drop: the highest active priority, group 0 first on a tie (IHI 0069 §4.1.1).
+  const uint32_t any = apr_[0] | apr_[1];
+  if (any == 0) return;  // nothing active: CONSTRAINED UNPREDICTABLE; no effect
+  const int bit = std::countr_zero(any);
+  const int dropped_group = (apr_[0] >> bit) & 1 ? 0 : 1;
+  apr_[dropped_group] &= ~(uint32_t{1} << bit);
+  if (eoi_mode_split()) return;  // EOImode 1: priority drop only
+  const int n = FindActiveLr(intid);
+  if (n < 0) {
+    IncrementEoiCount();  // would have deactivated an interrupt that is not in an LR
+    return;
+  }
+  const auto v = arm::IchLrVirtual::FromRaw(lr_[n]);
+  if (static_cast<int>(v.group()) == group &&
+      (GroupPriority(static_cast<uint8_t>(v.priority())) >> 3) == bit) {
+    DeactivateLr(n);
+  }
+}
+
+DirOutcome FakeGicV3CpuInterface::Deactivate(uint32_t intid) {
+  if (hcr_.tdir() || hcr_.tc()) return DirOutcome::kTrapped;
+  if (!eoi_mode_split()) return DirOutcome::kIgnored;
+  const int n = FindActiveLr(intid);
+  if (n < 0) {
+    IncrementEoiCount();
+  } else {
+    DeactivateLr(n);
+  }
+  return DirOutcome::kDone;
+}
+
+void FakeGicV3CpuInterface::SetPriorityMask(uint8_t pmr) { vmcr_.set_vpmr(pmr & kPriorityMask); }
+
+void FakeGicV3CpuInterface::SetGroupEnable(int group, bool enabled) {
+  if (group == 0) {
+    vmcr_.set_veng0(enabled ? 1 : 0);
+  } else {
+    vmcr_.set_veng1(enabled ? 1 : 0);
+  }
+}
+
+void FakeGicV3CpuInterface::SetEoiMode(bool split) { vmcr_.set_veoim(split ? 1 : 0); }
+
+uint64_t FakeGicV3CpuInterface::eisr() const {
+  uint64_t bits = 0;
+  for (int n = 0; n < config_.num_list_registers; ++n) {
+    if (arm::IchLrSignalsEoi(lr_[n])) bits |= uint64_t{1} << n;
+  }
+  return bits;
+}
+
+uint64_t FakeGicV3CpuInterface::elrsr() const {
+  uint64_t bits = 0;
+  for (int n = 0; n < config_.num_list_registers; ++n) {
+    if (IchLrStateOf(lr_[n]) == LrState::kInvalid && !arm::IchLrSignalsEoi(lr_[n])) {
+      bits |= uint64_t{1} << n;
+    }
+  }
+  return bits;
+}
+
+arm::IchMisr FakeGicV3CpuInterface::misr() const {
+  int valid = 0;
+  bool any_pending = false;
+  for (int n = 0; n < config_.num_list_registers; ++n) {
+    const LrState s = IchLrStateOf(lr_[n]);
+    if (s != LrState::kInvalid) ++valid;
+    if (s == LrState::kPending) any_pending = true;
+  }
+  arm::IchMisr m;
+  m.set_eoi(eisr() != 0 ? 1 : 0)
+      .set_u(hcr_.uie() && valid < 2 ? 1 : 0)
+      .set_lrenp(hcr_.lrenpie() && hcr_.eoicount() != 0 ? 1 : 0)
+      .set_np(hcr_.npie() && !any_pending ? 1 : 0)
+      .set_vgrp0e(hcr_.vgrp0eie() && vmcr_.veng0() ? 1 : 0)
+      .set_vgrp0d(hcr_.vgrp0die() && !vmcr_.veng0() ? 1 : 0)
+      .set_vgrp1e(hcr_.vgrp1eie() && vmcr_.veng1() ? 1 : 0)
+      .set_vgrp1d(hcr_.vgrp1die() && !vmcr_.veng1() ? 1 : 0);
+  return m;
+}
+
+bool FakeGicV3CpuInterface::maintenance_interrupt() const {
+  return hcr_.en() && misr().raw() != 0;
+}
+
+}  // namespace hw::fake

@@ -1,0 +1,39 @@
+#include "hw/fake/gic_guest.h"
+
+namespace hw::fake {
+
+uint32_t GicGuest::Acknowledge(int group) {
+  const uint32_t intid = cpu_.Acknowledge(group);
+  if (intid != kSpuriousIntid && stack_size_ < kCapacity) stack_[stack_size_++] = {intid, group};
+  host_.AfterGuestOperation();
+  return intid;
+}
+
+uint32_t GicGuest::EoiNewest() {
+  if (stack_size_ == 0) return kSpuriousIntid;
+  const Taken t = stack_[--stack_size_];
+  const bool split = cpu_.eoi_mode_split();
+  cpu_.EndOfInterrupt(t.group, t.intid);
+  if (split && waiting_size_ < kCapacity) waiting_[waiting_size_++] = t.intid;
+  host_.AfterGuestOperation();
+  return t.intid;
+}
+
+uint32_t GicGuest::DeactivateWaiting(int i) {
+  if (i < 0 || i >= waiting_size_) return kSpuriousIntid;
+  const uint32_t intid = waiting_[i];
+  for (int j = i; j + 1 < waiting_size_; ++j) waiting_[j] = waiting_[j + 1];
+  --waiting_size_;
+  Dir(intid);
+  return intid;
+}
+
+void GicGuest::Dir(uint32_t value) {
+  if (cpu_.Deactivate(value) == DirOutcome::kTrapped) {
+    host_.DirTrapped(value);
+  } else {
+    host_.AfterGuestOperation();
+  }
+}
+
+}  // namespace hw::fake

@@ -1,0 +1,873 @@
+// The vGIC core for GICv3 guests: per-interrupt state, per-vCPU AP lists, list-register flush
+// before guest entry and fold after exit, LR overflow without guest live-lock, the DIR-trap
+// handler, injection and deactivation notifiers. The behaviour follows KVM's LR-overflow design
+// as merged for Linux 6.19 with the March 2026 EOIcount fix (shared/reference/gic.md §3); the
+// code is this library's own.
+//
+// How a hypervisor drives it, per vCPU run-loop iteration:
+//   vgic.Flush(vcpu, state);  backend.Restore(state);   // before entering the guest
+//   ... guest runs; it exits (maintenance interrupt, trapped DIR, kick, anything) ...
+//   backend.Save(state);      vgic.Fold(vcpu, state);   // right after the exit
+//   if the exit was a trapped ICV_DIR_EL1 write: vgic.HandleDirTrap(vcpu, written_value);
+// `state` is the vCPU's own hw::VgicCpuState, kept across iterations (it carries the guest's
+// VMCR and APRs). Flush, Fold and HandleDirTrap of one vCPU are called by that vCPU's run loop
+// only, so they never overlap each other.
+//
+// Overflow, in short: the AP list is never sorted as a whole. Flush makes one pass over the
+// list, counting pending and active interrupts and keeping the best `num_list_registers` by the
+// architectural order (SortKey), then fills the LRs from them. When interrupts stay outside the
+// LRs it asks for maintenance interrupts: NPIE (no LR pending, refill), UIE (LRs draining),
+// LRENPIE (the guest EOIed an interrupt that is not in an LR: EOIcount), and one group-enable MI
+// per group so that a group the guest enables or disables is re-sorted at once. It sets TDIR
+// when active interrupts do not all fit, or when any SPI of the VM is in flight (an SPI may be
+// deactivated on another vCPU), so every DIR then traps to HandleDirTrap. Fold deactivates
+// EOIcount interrupts by taking, in list order, the active interrupts that were *not* in an LR
+// during the run (EOIcount only ever counts those; gic.md §3.8 [FIX]).
+//
+// Locks (all IRQ-safe spinlocks from the platform; none is taken by an interrupt handler that
+// can interrupt a holder on the same CPU, since every holder has interrupts off):
+//   1. Vcpu::ap_lock  — one vCPU's AP list. Two are taken in ascending vCPU order.
+//   2. VgicIrq::lock  — one interrupt's state. Always after any AP list lock.
+// No lock is held while notifiers or the kick callback run (notifiers run after every lock is
+// released; kicks are issued after unlocking).
+//
+// Memory: every interrupt, every AP list (capacity: 32 private + all SPIs) and every batch is
+// allocated by Create. Flush, Fold, Inject, HandleDirTrap and notifier dispatch allocate nothing.
+#ifndef IRQVIRT_VGIC_VGIC_H_
+#define IRQVIRT_VGIC_VGIC_H_
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_format.h"
+#include "hw/arm/gicv3_regs.h"
+#include "hw/physical_gic.h"
+#include "hw/platform.h"
+#include "hw/vgic_cpu_state.h"
+#include "irqvirt/vgic/list_register.h"
+#include "irqvirt/vgic/notification_batch.h"
+#include "irqvirt/vgic/vgic_irq.h"
+
+namespace irqvirt::vgic {
+
+// Makes vCPU `vcpu` notice new interrupts: wake it if it is blocked, or force an exit if it runs
+// in the guest. Called with no vGIC lock held; must not call back into the vGIC synchronously.
+using KickVcpuFn = void (*)(void* context, uint32_t vcpu);
+
+struct VgicOptions {
+  uint32_t num_vcpus = 1;
+  uint32_t num_spis = 64;  // a multiple of 32, at most kMaxSpis rounded down (960)
+  int num_list_registers = 4;  // from the backend's features (1..16)
+  bool can_trap_dir = true;    // ICH_VTR_EL2.TDS; CPUs without it need the TC-trap emulation
+  hw::PhysicalGic* physical_gic = nullptr;  // required once a HW mapping is made
+  KickVcpuFn kick = nullptr;
+  void* kick_context = nullptr;
+};
+
+struct IrqConfig {
+  bool enabled = true;
+  uint8_t priority = 0xa0;
+  uint8_t group = 1;
+  Trigger trigger = Trigger::kEdge;
+};
+
+// What a hypervisor and its tests can read about one vCPU (relaxed counters).
+struct VgicVcpuStats {
+  uint64_t flushes = 0;
+  uint64_t overflowing_flushes = 0;      // more interrupts than LRs
+  uint64_t maintenance_interrupts = 0;   // exits that found ICH_MISR non-zero
+  uint64_t eoicount_deactivations = 0;   // deactivated outside the LRs through EOIcount
+  uint64_t dir_traps = 0;
+  uint64_t dir_deactivations = 0;        // deactivated outside the LRs through a trapped DIR
+  uint64_t cross_vcpu_dir_requests = 0;  // DIR for an interrupt in another vCPU's LR
+  uint64_t migrations = 0;               // interrupts moved to another vCPU's AP list
+};
+
+// A consistent copy of one interrupt's state, for tests and introspection.
+struct IrqSnapshot {
+  int32_t on_vcpu_list;
+  int32_t target;
+  bool pending_latch, line_level, active, enabled, on_lr, hw;
+  uint8_t priority, group;
+  Trigger trigger;
+};
+
+template <typename P>
+  requires hw::IrqSafeLocks<P>
+class Vgic {
+ public:
+  using SpinLock = typename P::SpinLock;
+  using Irq = VgicIrq<SpinLock>;
+
+  static absl::StatusOr<std::unique_ptr<Vgic>> Create(P& platform, const VgicOptions& o) {
+    if (o.num_vcpus == 0 || o.num_vcpus > 4096) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("vGIC: %u vCPUs; a VM has 1..4096", o.num_vcpus));
+    }
+    if (o.num_spis % 32 != 0 || o.num_spis > kMaxSpis) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "vGIC: %u SPIs; the count must be a multiple of 32 and at most 960", o.num_spis));
+    }
+    if (o.num_list_registers < 1 || o.num_list_registers > hw::VgicCpuState::kMaxListRegisters) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "vGIC: %d list registers; the architecture has 1..16", o.num_list_registers));
+    }
+    if (!o.can_trap_dir) {
+      return absl::UnimplementedError(
+          "vGIC: this CPU cannot trap ICV_DIR_EL1 alone (ICH_VTR_EL2.TDS = 0); the TC-trap "
+          "emulation it needs is not built yet");
+    }
+    return std::unique_ptr<Vgic>(new Vgic(platform, o));
+  }
+
+  Vgic(const Vgic&) = delete;
+  Vgic& operator=(const Vgic&) = delete;
+
+  uint32_t num_vcpus() const { return options_.num_vcpus; }
+  uint32_t num_spis() const { return options_.num_spis; }
+  uint32_t num_intids() const { return kFirstSpi + options_.num_spis; }
+
+  // ---------------------------------------------------------------- distributor (cold paths)
+
+  void SetDistributorEnabled(bool enabled) {
+    distributor_enabled_.store(enabled, std::memory_order_seq_cst);
+    for (uint32_t v = 0; v < options_.num_vcpus; ++v) {
+      vcpus_[v].needs_prune.store(true, std::memory_order_relaxed);
+      Kick(v);
+    }
+  }
+
+  // Enable, priority, group and trigger of an interrupt. `vcpu` names the owner for SGIs and
+  // PPIs and is ignored for SPIs.
+  absl::Status ConfigureIrq(uint32_t vcpu, uint32_t intid, const IrqConfig& c) {
+    if (c.group > 1) {
+      return absl::InvalidArgumentError(absl::StrFormat("INTID %u: group %u", intid, c.group));
+    }
+    if (intid < kNumSgis && c.trigger != Trigger::kEdge) {
+      return absl::InvalidArgumentError(absl::StrFormat("SGI %u: SGIs are edge-triggered", intid));
+    }
+    absl::StatusOr<Irq*> irq = Lookup(vcpu, intid);
+    if (!irq.ok()) return irq.status();
+    return Update(**irq, [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
+      i.enabled = c.enabled;
+      i.priority = c.priority;
+      i.group = c.group;
+      i.trigger = c.trigger;
+    });
+  }
+
+  absl::Status SetEnabled(uint32_t vcpu, uint32_t intid, bool enabled) {
+    absl::StatusOr<Irq*> irq = Lookup(vcpu, intid);
+    if (!irq.ok()) return irq.status();
+    return Update(**irq, [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) { i.enabled = enabled; });
+  }
+
+  absl::Status SetPriority(uint32_t vcpu, uint32_t intid, uint8_t priority) {
+    absl::StatusOr<Irq*> irq = Lookup(vcpu, intid);
+    if (!irq.ok()) return irq.status();
+    return Update(**irq,
+                  [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) { i.priority = priority; });
+  }
+
+  // Routes an SPI to a vCPU. An SPI that is active stays where it is until it is deactivated,
+  // then moves (gic.md §3.3).
+  absl::Status RouteSpi(uint32_t intid, uint32_t vcpu) {
+    if (intid < kFirstSpi || intid >= num_intids()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "INTID %u is not an SPI of this VM (SPIs are %u..%u)", intid, kFirstSpi,
+          num_intids() - 1));
+    }
+    if (vcpu >= options_.num_vcpus) return UnknownVcpu(vcpu);
+    return Update(spis_[intid - kFirstSpi],
+                  [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
+                    i.target = static_cast<int32_t>(vcpu);
+                  });
+  }
+
+  // Backs a virtual interrupt with physical INTID `pintid` (a timer PPI, a passthrough SPI):
+  // its LRs carry HW = 1 and the guest's deactivation deactivates the physical interrupt.
+  absl::Status MapHw(uint32_t vcpu, uint32_t intid, uint32_t pintid) {
+    if (options_.physical_gic == nullptr) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "INTID %u: HW mapping needs VgicOptions::physical_gic", intid));
+    }
+    if (pintid < kNumSgis || pintid >= 1020) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "INTID %u: physical INTID %u is not a PPI or SPI", intid, pintid));
+    }
+    absl::StatusOr<Irq*> irq = Lookup(vcpu, intid);
+    if (!irq.ok()) return irq.status();
+    return Update(**irq, [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
+      i.hw = true;
+      i.hwintid = pintid;
+    });
+  }
+
+  // Registers the deactivation notifier of a level-triggered SPI (one per SPI).
+  absl::Status SetDeactivationNotifier(uint32_t intid, DeactivationNotifier fn, void* context) {
+    if (intid < kFirstSpi || intid >= num_intids() || fn == nullptr) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "INTID %u: notifiers are for SPIs %u..%u, with a function", intid, kFirstSpi,
+          num_intids() - 1));
+    }
+    Irq& irq = spis_[intid - kFirstSpi];
+    const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
+    if (irq.notifier != nullptr) {
+      platform_.UnlockIrqRestore(irq.lock, f);
+      return absl::AlreadyExistsError(
+          absl::StrFormat("SPI %u already has a deactivation notifier", intid));
+    }
+    irq.notifier = fn;
+    irq.notifier_context = context;
+    platform_.UnlockIrqRestore(irq.lock, f);
+    return absl::OkStatus();
+  }
+
+  // Removes it. Returns once no call of it is running or about to run, so `context` may be
+  // freed then. Must not be called from a notifier.
+  absl::Status RemoveDeactivationNotifier(uint32_t intid) {
+    if (intid < kFirstSpi || intid >= num_intids()) {
+      return absl::InvalidArgumentError(absl::StrFormat("INTID %u is not an SPI", intid));
+    }
+    Irq& irq = spis_[intid - kFirstSpi];
+    const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
+    const bool had = irq.notifier != nullptr;
+    irq.notifier = nullptr;
+    irq.notifier_context = nullptr;
+    platform_.UnlockIrqRestore(irq.lock, f);
+    if (!had) {
+      return absl::NotFoundError(absl::StrFormat("SPI %u has no deactivation notifier", intid));
+    }
+    // A vCPU that collected the old notifier is inside a dispatch window (odd epoch): wait for
+    // it to close. One that opens a window now reads the cleared notifier.
+    for (uint32_t v = 0; v < options_.num_vcpus; ++v) {
+      const uint32_t e = vcpus_[v].dispatch_epoch.load(std::memory_order_seq_cst);
+      if ((e & 1) == 0) continue;
+      while (vcpus_[v].dispatch_epoch.load(std::memory_order_seq_cst) == e) {
+        std::this_thread::yield();
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // ------------------------------------------------------------------------- injection
+
+  // A device (or the hypervisor) drives interrupt `intid`: for a level interrupt `level` is the
+  // line, for an edge interrupt `level = true` is an edge and `false` does nothing. `vcpu`
+  // names the target for SGIs and PPIs and is ignored for SPIs. No allocation.
+  absl::Status Inject(uint32_t vcpu, uint32_t intid, bool level) {
+    absl::StatusOr<Irq*> found = Lookup(vcpu, intid);
+    if (!found.ok()) return found.status();
+    Irq& irq = **found;
+    const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
+    if (irq.trigger == Trigger::kLevel) {
+      if (irq.line_level == level) {
+        platform_.UnlockIrqRestore(irq.lock, f);
+        return absl::OkStatus();
+      }
+      irq.line_level = level;
+    } else {
+      if (!level) {
+        platform_.UnlockIrqRestore(irq.lock, f);
+        return absl::OkStatus();
+      }
+      irq.pending_latch = true;
+    }
+    QueueAndUnlock(irq, f);
+    return absl::OkStatus();
+  }
+
+  // ------------------------------------------------------------------------- run loop
+
+  // Before entering the guest: fill state.lr and state.hcr. Hot path.
+  absl::Status Flush(uint32_t vcpu, hw::VgicCpuState& state) {
+    if (vcpu >= options_.num_vcpus) return UnknownVcpu(vcpu);
+    Vcpu& vc = vcpus_[vcpu];
+    const auto vmcr = hw::arm::IchVmcr::FromRaw(state.vmcr);
+    vc.vmcr.store(state.vmcr, std::memory_order_relaxed);
+    const bool g0 = vmcr.veng0() != 0;
+    const bool g1 = vmcr.veng1() != 0;
+    const bool dist = distributor_enabled_.load(std::memory_order_acquire);
+    const int max_lrs = options_.num_list_registers;
+
+    // Best candidates, kept sorted by key: at most one per LR.
+    struct Candidate {
+      uint64_t key;
+      Irq* irq;
+    };
+    Candidate best[hw::VgicCpuState::kMaxListRegisters];
+    int num_best = 0;
+    int nr_pend = 0;
+    int nr_act = 0;
+    int nr_sgi = 0;
+    bool other_targets = false;
+
+    const hw::IrqFlags f = platform_.LockIrqSave(vc.ap_lock);
+    for (uint32_t i = 0; i < vc.ap_count;) {
+      Irq& irq = *vc.ap_list[i];
+      platform_.LockIrqsOff(irq.lock);
+      const int32_t oracle = irq.Oracle(dist);
+      if (oracle == kNoVcpu) {
+        RemoveLocked(vc, irq);  // moves the last entry into slot i
+        platform_.UnlockIrqsOff(irq.lock);
+        continue;
+      }
+      ++i;
+      if (oracle != static_cast<int32_t>(vcpu)) {
+        other_targets = true;  // it migrates at the next fold
+        platform_.UnlockIrqsOff(irq.lock);
+        continue;
+      }
+      if (irq.active) {
+        ++nr_act;
+      } else {
+        ++nr_pend;
+      }
+      if (irq.is_sgi()) ++nr_sgi;
+      const uint64_t key = SortKey(irq, g0, g1);
+      platform_.UnlockIrqsOff(irq.lock);
+      if (num_best == max_lrs && key >= best[num_best - 1].key) continue;
+      int pos = num_best < max_lrs ? num_best++ : num_best - 1;
+      while (pos > 0 && best[pos - 1].key > key) {
+        best[pos] = best[pos - 1];
+        --pos;
+      }
+      best[pos] = {key, &irq};
+    }
+
+    // Fill the LRs in order. The AP list lock keeps every candidate on this list; its state may
+    // have changed since the scan (an injection, a reroute), so the oracle is checked again.
+    int used = 0;
+    for (int c = 0; c < num_best; ++c) {
+      Irq& irq = *best[c].irq;
+      platform_.LockIrqsOff(irq.lock);
+      if (irq.Oracle(dist) == static_cast<int32_t>(vcpu)) {
+        const uint64_t lr = ComputeLr(irq);
+        if ((lr & hw::arm::kIchLrPendingBit) != 0) {
+          if (irq.trigger == Trigger::kEdge) irq.pending_latch = false;
+          if (irq.hw && irq.trigger == Trigger::kLevel) irq.line_level = false;
+        }
+        irq.on_lr = true;
+        state.lr[used] = lr;
+        vc.lr_irq[used] = &irq;
+        ++used;
+      }
+      platform_.UnlockIrqsOff(irq.lock);
+    }
+    platform_.UnlockIrqRestore(vc.ap_lock, f);
+    for (int n = used; n < vc.used_lrs; ++n) state.lr[n] = 0;
+    vc.used_lrs = used;
+    state.used_lrs = used;
+
+    const bool outside = nr_pend + nr_act > max_lrs;
+    const bool active_outside = outside && nr_act > 0;
+    hw::arm::IchHcr hcr;
+    hcr.set_en(1)
+        .set_npie(nr_pend > max_lrs ? 1 : 0)
+        .set_lrenpie(active_outside ? 1 : 0)
+        // U means "at most one valid LR": with a single LR it would never deassert.
+        .set_uie(outside && max_lrs > 1 ? 1 : 0)
+        .set_vsgieoicount(nr_sgi == 0 ? 1 : 0)
+        .set_vgrp0die(g0 ? 1 : 0)
+        .set_vgrp0eie(g0 ? 0 : 1)
+        .set_vgrp1die(g1 ? 1 : 0)
+        .set_vgrp1eie(g1 ? 0 : 1)
+        .set_tdir(active_outside || spis_in_flight_.load(std::memory_order_acquire) > 0 ? 1 : 0);
+    state.hcr = hcr.raw();
+
+    Count(vc.stats.flushes);
+    if (outside) Count(vc.stats.overflowing_flushes);
+    if (other_targets) vc.needs_prune.store(true, std::memory_order_relaxed);
+    return absl::OkStatus();
+  }
+
+  // After the guest exits (and the backend saved `state`): read the LRs back, deactivate what
+  // EOIcount says the guest deactivated outside the LRs, drop what is done, move what now
+  // targets another vCPU, then call the notifiers. Hot path.
+  absl::Status Fold(uint32_t vcpu, hw::VgicCpuState& state) {
+    if (vcpu >= options_.num_vcpus) return UnknownVcpu(vcpu);
+    Vcpu& vc = vcpus_[vcpu];
+    vc.vmcr.store(state.vmcr, std::memory_order_relaxed);
+    if (hw::arm::IchMisr::FromRaw(state.misr).raw() != 0) Count(vc.stats.maintenance_interrupts);
+    const auto vmcr = hw::arm::IchVmcr::FromRaw(state.vmcr);
+    const bool dist = distributor_enabled_.load(std::memory_order_acquire);
+    const auto hcr = hw::arm::IchHcr::FromRaw(state.hcr);
+    int eoicount = hcr.lrenpie() ? static_cast<int>(hcr.eoicount()) : 0;
+
+    OpenDispatchWindow(vc);
+    const hw::IrqFlags f = platform_.LockIrqSave(vc.ap_lock);
+
+    // 1. EOIcount: the guest EOIed (EOImode 0) `eoicount` interrupts that were not in an LR.
+    //    They are the first active ones in list order among those outside the LRs, because
+    //    EOImode 0 completes interrupts in reverse order of activation, i.e. by priority. Done
+    //    before the LR fold, while on_lr still marks what was in an LR during the run.
+    if (eoicount > 0) {
+      struct Candidate {
+        uint64_t key;
+        Irq* irq;
+      };
+      Candidate chosen[32];
+      int num = 0;
+      const bool g0 = vmcr.veng0() != 0;
+      const bool g1 = vmcr.veng1() != 0;
+      for (uint32_t i = 0; i < vc.ap_count; ++i) {
+        Irq& irq = *vc.ap_list[i];
+        platform_.LockIrqsOff(irq.lock);
+        if (!irq.on_lr && irq.active && irq.Oracle(dist) == static_cast<int32_t>(vcpu)) {
+          const uint64_t key = SortKey(irq, g0, g1);
+          if (num < eoicount || key < chosen[num - 1].key) {
+            int pos = num < eoicount ? num++ : num - 1;
+            while (pos > 0 && chosen[pos - 1].key > key) {
+              chosen[pos] = chosen[pos - 1];
+              --pos;
+            }
+            chosen[pos] = {key, &irq};
+          }
+        }
+        platform_.UnlockIrqsOff(irq.lock);
+      }
+      for (int c = 0; c < num; ++c) {
+        Irq& irq = *chosen[c].irq;
+        platform_.LockIrqsOff(irq.lock);
+        if (irq.active && !irq.on_lr) {
+          DeactivateOutsideLrs(vc, irq);
+          Count(vc.stats.eoicount_deactivations);
+        }
+        platform_.UnlockIrqsOff(irq.lock);
+      }
+    }
+
+    // 2. The list registers.
+    for (int n = 0; n < vc.used_lrs; ++n) {
+      Irq& irq = *vc.lr_irq[n];
+      platform_.LockIrqsOff(irq.lock);
+      FoldLr(vc, irq, state.lr[n]);
+      irq.on_lr = false;
+      if (irq.deactivate_requested) {
+        irq.deactivate_requested = false;
+        if (irq.active) DeactivateOutsideLrs(vc, irq);
+      }
+      platform_.UnlockIrqsOff(irq.lock);
+    }
+
+    // 3. Drop what no longer belongs here; note what moves.
+    bool migrate = vc.needs_prune.exchange(false, std::memory_order_relaxed);
+    for (int n = 0; n < vc.used_lrs; ++n) {
+      Irq& irq = *vc.lr_irq[n];
+      platform_.LockIrqsOff(irq.lock);
+      if (irq.vcpu == static_cast<int32_t>(vcpu)) {
+        const int32_t oracle = irq.Oracle(dist);
+        if (oracle == kNoVcpu) {
+          RemoveLocked(vc, irq);
+        } else if (oracle != static_cast<int32_t>(vcpu)) {
+          migrate = true;
+        }
+      }
+      platform_.UnlockIrqsOff(irq.lock);
+    }
+    if (eoicount > 0) migrate = true;  // pseudo-folded entries: prune them below
+    vc.used_lrs = 0;
+    state.used_lrs = 0;
+    platform_.UnlockIrqRestore(vc.ap_lock, f);
+
+    if (migrate) Prune(vcpu);
+    CloseDispatchWindowAndNotify(vc);
+    return absl::OkStatus();
+  }
+
+  // The guest wrote `value` to ICV_DIR_EL1 and it trapped (ICH_HCR_EL2.TDIR). Call after Fold.
+  // A DIR that the architecture ignores (EOImode 0, an INTID that does not exist, an interrupt
+  // that is not active) is ignored; the result is an error only for an unknown vCPU.
+  absl::Status HandleDirTrap(uint32_t vcpu, uint64_t value) {
+    if (vcpu >= options_.num_vcpus) return UnknownVcpu(vcpu);
+    Vcpu& vc = vcpus_[vcpu];
+    Count(vc.stats.dir_traps);
+    const auto vmcr = hw::arm::IchVmcr::FromRaw(vc.vmcr.load(std::memory_order_relaxed));
+    const uint32_t intid = static_cast<uint32_t>(value & 0xffffff);  // ICV_DIR_EL1.INTID
+    if (vmcr.veoim() == 0 || intid >= num_intids()) return absl::OkStatus();
+    Irq& irq = intid < kNumPrivateIrqs ? vc.private_irqs[intid] : spis_[intid - kFirstSpi];
+
+    OpenDispatchWindow(vc);
+    int32_t kick = kNoVcpu;
+    int32_t holder = kNoVcpu;
+    const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
+    if (irq.vcpu != kNoVcpu && (irq.on_lr || irq.active)) {
+      holder = irq.vcpu;
+      // In an LR, the shadow state is stale (the guest may have acknowledged it since the
+      // flush): the holder's fold decides, with the LR in hand.
+      if (irq.on_lr) {
+        // In another vCPU's LR (ours were folded before this call): it deactivates it when it
+        // exits, which the kick forces.
+        irq.deactivate_requested = true;
+        kick = holder;
+        Count(vc.stats.cross_vcpu_dir_requests);
+      } else {
+        DeactivateOutsideLrs(vc, irq);
+        Count(vc.stats.dir_deactivations);
+      }
+    }
+    platform_.UnlockIrqRestore(irq.lock, f);
+    if (holder != kNoVcpu && kick == kNoVcpu) PruneOne(static_cast<uint32_t>(holder), irq);
+    CloseDispatchWindowAndNotify(vc);
+    if (kick != kNoVcpu) Kick(static_cast<uint32_t>(kick));
+    return absl::OkStatus();
+  }
+
+  // Whether the vCPU has an interrupt it could take now (for WFI): pending, enabled, not
+  // active, and above the priority mask it had at its last exit.
+  bool HasPendingIrq(uint32_t vcpu) {
+    if (vcpu >= options_.num_vcpus || !distributor_enabled_.load(std::memory_order_acquire)) {
+      return false;
+    }
+    Vcpu& vc = vcpus_[vcpu];
+    const auto vmcr = hw::arm::IchVmcr::FromRaw(vc.vmcr.load(std::memory_order_relaxed));
+    bool found = false;
+    const hw::IrqFlags f = platform_.LockIrqSave(vc.ap_lock);
+    for (uint32_t i = 0; i < vc.ap_count && !found; ++i) {
+      Irq& irq = *vc.ap_list[i];
+      platform_.LockIrqsOff(irq.lock);
+      found = irq.enabled && irq.IsPending() && !irq.active && irq.priority < vmcr.vpmr();
+      platform_.UnlockIrqsOff(irq.lock);
+    }
+    platform_.UnlockIrqRestore(vc.ap_lock, f);
+    return found;
+  }
+
+  // ------------------------------------------------------------------------- introspection
+
+  absl::StatusOr<IrqSnapshot> Snapshot(uint32_t vcpu, uint32_t intid) {
+    absl::StatusOr<Irq*> found = Lookup(vcpu, intid);
+    if (!found.ok()) return found.status();
+    Irq& irq = **found;
+    const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
+    IrqSnapshot s{irq.vcpu,     irq.target,   irq.pending_latch, irq.line_level,
+                  irq.active,   irq.enabled,  irq.on_lr,         irq.hw,
+                  irq.priority, irq.group,    irq.trigger};
+    platform_.UnlockIrqRestore(irq.lock, f);
+    return s;
+  }
+
+  // Entries on a vCPU's AP list (including ones about to be pruned).
+  uint32_t ApListLength(uint32_t vcpu) {
+    if (vcpu >= options_.num_vcpus) return 0;
+    Vcpu& vc = vcpus_[vcpu];
+    const hw::IrqFlags f = platform_.LockIrqSave(vc.ap_lock);
+    const uint32_t n = vc.ap_count;
+    platform_.UnlockIrqRestore(vc.ap_lock, f);
+    return n;
+  }
+
+  uint32_t spis_in_flight() const { return spis_in_flight_.load(std::memory_order_acquire); }
+
+  VgicVcpuStats stats(uint32_t vcpu) const {
+    VgicVcpuStats s;
+    if (vcpu >= options_.num_vcpus) return s;
+    const AtomicStats& a = vcpus_[vcpu].stats;
+    s.flushes = a.flushes.load(std::memory_order_relaxed);
+    s.overflowing_flushes = a.overflowing_flushes.load(std::memory_order_relaxed);
+    s.maintenance_interrupts = a.maintenance_interrupts.load(std::memory_order_relaxed);
+    s.eoicount_deactivations = a.eoicount_deactivations.load(std::memory_order_relaxed);
+    s.dir_traps = a.dir_traps.load(std::memory_order_relaxed);
+    s.dir_deactivations = a.dir_deactivations.load(std::memory_order_relaxed);
+    s.cross_vcpu_dir_requests = a.cross_vcpu_dir_requests.load(std::memory_order_relaxed);
+    s.migrations = a.migrations.load(std::memory_order_relaxed);
+    return s;
+  }
+
+ private:
+  struct AtomicStats {
+    std::atomic<uint64_t> flushes{0};
+    std::atomic<uint64_t> overflowing_flushes{0};
+    std::atomic<uint64_t> maintenance_interrupts{0};
+    std::atomic<uint64_t> eoicount_deactivations{0};
+    std::atomic<uint64_t> dir_traps{0};
+    std::atomic<uint64_t> dir_deactivations{0};
+    std::atomic<uint64_t> cross_vcpu_dir_requests{0};
+    std::atomic<uint64_t> migrations{0};
+  };
+
+  struct Vcpu {
+    // The AP list: a dense array (order does not matter; SortKey orders). Taken by this
+    // vCPU's run loop, injecting threads and other vCPUs migrating interrupts; never from an
+    // interrupt handler that can interrupt a holder.
+    SpinLock ap_lock;
+    std::unique_ptr<Irq*[]> ap_list ABSL_PT_GUARDED_BY(ap_lock);
+    uint32_t ap_count ABSL_GUARDED_BY(ap_lock) = 0;
+    uint32_t next_seq ABSL_GUARDED_BY(ap_lock) = 0;
+    std::unique_ptr<Irq[]> private_irqs;  // SGIs and PPIs; fixed at creation
+
+    // Owned by this vCPU's run loop (Flush/Fold/HandleDirTrap never overlap for one vCPU).
+    Irq* lr_irq[hw::VgicCpuState::kMaxListRegisters] = {};
+    int used_lrs = 0;
+    NotificationBatch batch;
+
+    std::atomic<uint64_t> vmcr{0};  // as of the last flush/fold, for HasPendingIrq and DIR
+    std::atomic<bool> needs_prune{false};
+    std::atomic<uint32_t> dispatch_epoch{0};  // odd while notifiers are collected/called
+    AtomicStats stats;
+  };
+
+  Vgic(P& platform, const VgicOptions& o)
+      : platform_(platform),
+        options_(o),
+        vcpus_(new Vcpu[o.num_vcpus]),
+        spis_(new Irq[o.num_spis]) {
+    const uint32_t capacity = kNumPrivateIrqs + o.num_spis;
+    for (uint32_t v = 0; v < o.num_vcpus; ++v) {
+      Vcpu& vc = vcpus_[v];
+      vc.ap_list.reset(new Irq*[capacity]);
+      vc.private_irqs.reset(new Irq[kNumPrivateIrqs]);
+      for (uint32_t i = 0; i < kNumPrivateIrqs; ++i) {
+        Irq& irq = vc.private_irqs[i];
+        irq.intid = i;
+        const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
+        irq.target = static_cast<int32_t>(v);
+        irq.enabled = i < kNumSgis;  // SGIs are enabled at reset on most GICs' guests; PPIs not
+        platform_.UnlockIrqRestore(irq.lock, f);
+      }
+    }
+    for (uint32_t s = 0; s < o.num_spis; ++s) {
+      Irq& irq = spis_[s];
+      irq.intid = kFirstSpi + s;
+      const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
+      irq.target = 0;  // routed to vCPU 0 until RouteSpi says otherwise, as KVM resets them
+      platform_.UnlockIrqRestore(irq.lock, f);
+    }
+  }
+
+  static void Count(std::atomic<uint64_t>& c) {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // one writer
+  }
+
+  absl::Status UnknownVcpu(uint32_t vcpu) const {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("vCPU %u does not exist (this VM has %u)", vcpu, options_.num_vcpus));
+  }
+
+  absl::StatusOr<Irq*> Lookup(uint32_t vcpu, uint32_t intid) {
+    if (intid < kNumPrivateIrqs) {
+      if (vcpu >= options_.num_vcpus) return UnknownVcpu(vcpu);
+      return &vcpus_[vcpu].private_irqs[intid];
+    }
+    if (intid >= num_intids()) {
+      return absl::OutOfRangeError(absl::StrFormat(
+          "INTID %u does not exist: this VM has SGIs/PPIs 0..31 and SPIs 32..%u", intid,
+          num_intids() - 1));
+    }
+    return &spis_[intid - kFirstSpi];
+  }
+
+  // Changes an interrupt's configuration, then puts it where it now belongs: queued if it just
+  // became deliverable, and its current holder kicked and told to prune otherwise.
+  template <typename Fn>
+  absl::Status Update(Irq& irq, Fn&& change) {
+    const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
+    change(irq);
+    const int32_t holder = irq.vcpu;
+    if (holder != kNoVcpu) {
+      vcpus_[holder].needs_prune.store(true, std::memory_order_relaxed);
+      platform_.UnlockIrqRestore(irq.lock, f);
+      Kick(static_cast<uint32_t>(holder));
+      return absl::OkStatus();
+    }
+    QueueAndUnlock(irq, f);
+    return absl::OkStatus();
+  }
+
+  // Puts `irq` (locked with flags `f`) on the AP list of its oracle if it is on none, and
+  // kicks that vCPU. Unlocks irq (gic.md §3.12).
+  void QueueAndUnlock(Irq& irq, hw::IrqFlags f) ABSL_UNLOCK_FUNCTION(irq.lock) {
+    for (;;) {
+      const bool dist = distributor_enabled_.load(std::memory_order_acquire);
+      const int32_t oracle = irq.Oracle(dist);
+      if (irq.vcpu != kNoVcpu || oracle == kNoVcpu) {
+        // Already listed (an edge again, a line change) or nowhere to go.
+        platform_.UnlockIrqRestore(irq.lock, f);
+        if (oracle != kNoVcpu) Kick(static_cast<uint32_t>(oracle));
+        return;
+      }
+      platform_.UnlockIrqRestore(irq.lock, f);
+      Vcpu& vc = vcpus_[oracle];
+      const hw::IrqFlags lf = platform_.LockIrqSave(vc.ap_lock);
+      platform_.LockIrqsOff(irq.lock);
+      if (irq.vcpu != kNoVcpu ||
+          irq.Oracle(distributor_enabled_.load(std::memory_order_acquire)) != oracle) {
+        platform_.UnlockIrqsOff(irq.lock);
+        platform_.UnlockIrqRestore(vc.ap_lock, lf);
+        f = platform_.LockIrqSave(irq.lock);
+        continue;  // raced with another queue or a change: decide again
+      }
+      const bool first_spi = AddLocked(vc, oracle, irq);
+      platform_.UnlockIrqsOff(irq.lock);
+      platform_.UnlockIrqRestore(vc.ap_lock, lf);
+      if (first_spi) {
+        // Every vCPU must re-enter with TDIR set: this SPI may be deactivated anywhere.
+        for (uint32_t v = 0; v < options_.num_vcpus; ++v) Kick(v);
+      } else {
+        Kick(static_cast<uint32_t>(oracle));
+      }
+      return;
+    }
+  }
+
+  // Appends to vc's list. Returns true when this made the first SPI in flight in the VM.
+  bool AddLocked(Vcpu& vc, int32_t v, Irq& irq)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(vc.ap_lock, irq.lock) {
+    irq.ap_index = vc.ap_count;
+    irq.ap_seq = vc.next_seq++;
+    vc.ap_list[vc.ap_count++] = &irq;
+    irq.vcpu = v;
+    return irq.is_spi() && spis_in_flight_.fetch_add(1, std::memory_order_acq_rel) == 0;
+  }
+
+  void RemoveLocked(Vcpu& vc, Irq& irq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(vc.ap_lock, irq.lock) {
+    const uint32_t last = --vc.ap_count;
+    if (irq.ap_index != last) {
+      Irq* moved = vc.ap_list[last];
+      vc.ap_list[irq.ap_index] = moved;
+      // Only ap_index changes, and only under vc.ap_lock, which every reader of it holds.
+      SetApIndex(*moved, irq.ap_index);
+    }
+    irq.vcpu = kNoVcpu;
+    if (irq.is_spi()) spis_in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+
+  // ap_index of another interrupt is read and written only with its list's lock held; its own
+  // lock is not needed (and taking it here would invert the order for a second irq lock).
+  static void SetApIndex(Irq& irq, uint32_t index) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    irq.ap_index = index;
+  }
+
+  // The LR's state back into the interrupt (gic.md §3.8 fold_lr). Collects a notification when
+  // the guest deactivated a level interrupt during the run: the LR came back invalid with its
+  // EOI bit, whether the core had seen it active or it was acknowledged and deactivated within
+  // the run.
+  void FoldLr(Vcpu& vc, Irq& irq, uint64_t lr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(irq.lock) {
+    const hw::arm::LrState s = hw::arm::IchLrStateOf(lr);
+    irq.active = (lr & hw::arm::kIchLrActiveBit) != 0;
+    if (irq.trigger == Trigger::kEdge && (lr & hw::arm::kIchLrPendingBit) != 0) {
+      irq.pending_latch = true;
+    }
+    if (irq.trigger == Trigger::kLevel && s == hw::arm::LrState::kInvalid) {
+      irq.pending_latch = false;
+    }
+    if (irq.trigger == Trigger::kLevel && hw::arm::IchLrSignalsEoi(lr)) {
+      vc.batch.Add(irq.notifier, irq.notifier_context, irq.intid);
+    }
+  }
+
+  // Deactivates an active interrupt that is in no LR, as the guest's EOI or DIR would have:
+  // a pseudo-LR without Active, folded like a real one; a HW one's physical INTID too.
+  void DeactivateOutsideLrs(Vcpu& vc, Irq& irq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(irq.lock) {
+    const uint64_t pseudo = ComputeLr(irq) & ~hw::arm::kIchLrActiveBit;
+    if (irq.hw) options_.physical_gic->Deactivate(irq.hwintid);
+    FoldLr(vc, irq, pseudo);
+  }
+
+  // Removes `irq` from `vcpu`'s list if it belongs on none; hands it to Prune if it moves.
+  void PruneOne(uint32_t vcpu, Irq& irq) {
+    Vcpu& vc = vcpus_[vcpu];
+    const hw::IrqFlags f = platform_.LockIrqSave(vc.ap_lock);
+    platform_.LockIrqsOff(irq.lock);
+    bool migrate = false;
+    if (irq.vcpu == static_cast<int32_t>(vcpu) && !irq.on_lr) {
+      const int32_t oracle = irq.Oracle(distributor_enabled_.load(std::memory_order_acquire));
+      if (oracle == kNoVcpu) {
+        RemoveLocked(vc, irq);
+      } else if (oracle != static_cast<int32_t>(vcpu)) {
+        migrate = true;
+      }
+    }
+    platform_.UnlockIrqsOff(irq.lock);
+    platform_.UnlockIrqRestore(vc.ap_lock, f);
+    if (migrate) Prune(vcpu);
+  }
+
+  // Walks vcpu's list: drops what belongs nowhere, moves what belongs to another vCPU to the
+  // tail of that vCPU's list (both list locks in ascending order) and kicks it (gic.md §3.11).
+  void Prune(uint32_t vcpu) {
+    Vcpu& vc = vcpus_[vcpu];
+    const bool dist = distributor_enabled_.load(std::memory_order_acquire);
+    for (;;) {
+      int32_t move_to = kNoVcpu;
+      Irq* moving = nullptr;
+      const hw::IrqFlags f = platform_.LockIrqSave(vc.ap_lock);
+      for (uint32_t i = 0; i < vc.ap_count;) {
+        Irq& irq = *vc.ap_list[i];
+        platform_.LockIrqsOff(irq.lock);
+        const int32_t oracle = irq.on_lr ? static_cast<int32_t>(vcpu) : irq.Oracle(dist);
+        if (oracle == kNoVcpu) {
+          RemoveLocked(vc, irq);
+          platform_.UnlockIrqsOff(irq.lock);
+          continue;
+        }
+        platform_.UnlockIrqsOff(irq.lock);
+        if (oracle != static_cast<int32_t>(vcpu)) {
+          move_to = oracle;
+          moving = &irq;
+          break;
+        }
+        ++i;
+      }
+      platform_.UnlockIrqRestore(vc.ap_lock, f);
+      if (moving == nullptr) return;
+
+      Vcpu& a = vcpus_[std::min<int32_t>(static_cast<int32_t>(vcpu), move_to)];
+      Vcpu& b = vcpus_[std::max<int32_t>(static_cast<int32_t>(vcpu), move_to)];
+      const hw::IrqFlags mf = platform_.LockIrqSave(a.ap_lock);
+      platform_.LockIrqsOff(b.ap_lock);
+      platform_.LockIrqsOff(moving->lock);
+      bool moved = false;
+      bool first_spi = false;
+      if (moving->vcpu == static_cast<int32_t>(vcpu) && !moving->on_lr &&
+          moving->Oracle(distributor_enabled_.load(std::memory_order_acquire)) == move_to) {
+        RemoveLocked(vc, *moving);
+        first_spi = AddLocked(vcpus_[move_to], move_to, *moving);
+        moved = true;
+      }
+      platform_.UnlockIrqsOff(moving->lock);
+      platform_.UnlockIrqsOff(b.ap_lock);
+      platform_.UnlockIrqRestore(a.ap_lock, mf);
+      if (moved) {
+        Count(vc.stats.migrations);
+        if (first_spi) {
+          for (uint32_t v = 0; v < options_.num_vcpus; ++v) Kick(v);
+        } else {
+          Kick(static_cast<uint32_t>(move_to));
+        }
+      }
+    }
+  }
+
+  void OpenDispatchWindow(Vcpu& vc) {
+    vc.dispatch_epoch.fetch_add(1, std::memory_order_seq_cst);
+  }
+  void CloseDispatchWindowAndNotify(Vcpu& vc) {
+    vc.batch.Dispatch();
+    vc.dispatch_epoch.fetch_add(1, std::memory_order_seq_cst);
+  }
+
+  void Kick(uint32_t vcpu) {
+    if (options_.kick != nullptr) options_.kick(options_.kick_context, vcpu);
+  }
+
+  P& platform_;
+  const VgicOptions options_;
+  std::unique_ptr<Vcpu[]> vcpus_;
+  std::unique_ptr<Irq[]> spis_;
+  std::atomic<bool> distributor_enabled_{true};
+  // SPIs on any AP list (exact: +1 when queued, -1 when removed). While non-zero every vCPU
+  // enters with TDIR, since an SPI can be deactivated on a vCPU other than its holder.
+  std::atomic<uint32_t> spis_in_flight_{0};
+};
+
+}  // namespace irqvirt::vgic
+
+#endif  // IRQVIRT_VGIC_VGIC_H_

@@ -1,0 +1,71 @@
+// The state of one virtual interrupt (SGI, PPI or SPI) as the vGIC core tracks it, and the
+// predicates every other piece of the core decides by. Guarded by the interrupt's own lock.
+#ifndef IRQVIRT_VGIC_VGIC_IRQ_H_
+#define IRQVIRT_VGIC_VGIC_IRQ_H_
+
+#include <cstdint>
+
+#include "absl/base/thread_annotations.h"
+
+namespace irqvirt::vgic {
+
+inline constexpr uint32_t kNumSgis = 16;
+inline constexpr uint32_t kNumPrivateIrqs = 32;  // SGIs 0..15, PPIs 16..31
+inline constexpr uint32_t kFirstSpi = 32;
+inline constexpr uint32_t kMaxSpis = 988;        // INTIDs 32..1019 (IHI 0069 §2.2.1)
+inline constexpr int32_t kNoVcpu = -1;
+
+enum class Trigger : uint8_t { kEdge, kLevel };
+
+// Called once for each deactivation of a level-triggered SPI by the guest (the resample hook an
+// irqfd-style device needs), never under a vGIC lock; `intid` is the SPI's INTID.
+using DeactivationNotifier = void (*)(void* context, uint32_t intid);
+
+template <typename SpinLock>
+struct VgicIrq {
+  // Taken after the owning AP list's lock; never held while taking an AP list lock. Taken from
+  // vCPU run loops (interrupts off), injecting threads and device interrupt handlers.
+  mutable SpinLock lock;
+  uint32_t intid = 0;
+
+  // Whose AP list holds it (kNoVcpu: on none), and where in that list.
+  int32_t vcpu ABSL_GUARDED_BY(lock) = kNoVcpu;
+  uint32_t ap_index ABSL_GUARDED_BY(lock) = 0;
+  uint32_t ap_seq ABSL_GUARDED_BY(lock) = 0;  // insertion order: the last tie-break of the sort
+  // Where it should go: the owner for SGIs/PPIs, the routed vCPU for SPIs (kNoVcpu: unrouted).
+  int32_t target ABSL_GUARDED_BY(lock) = kNoVcpu;
+  uint32_t hwintid ABSL_GUARDED_BY(lock) = 0;
+  uint8_t priority ABSL_GUARDED_BY(lock) = 0;
+  uint8_t group ABSL_GUARDED_BY(lock) = 1;
+  Trigger trigger ABSL_GUARDED_BY(lock) = Trigger::kEdge;
+  bool enabled ABSL_GUARDED_BY(lock) = false;
+  bool pending_latch ABSL_GUARDED_BY(lock) = false;
+  bool line_level ABSL_GUARDED_BY(lock) = false;
+  bool active ABSL_GUARDED_BY(lock) = false;
+  bool hw ABSL_GUARDED_BY(lock) = false;
+  bool on_lr ABSL_GUARDED_BY(lock) = false;  // in a list register of vcpu, right now
+  // Another vCPU's trapped DIR hit it while it sat in vcpu's LR: deactivate at vcpu's next fold.
+  bool deactivate_requested ABSL_GUARDED_BY(lock) = false;
+  DeactivationNotifier notifier ABSL_GUARDED_BY(lock) = nullptr;
+  void* notifier_context ABSL_GUARDED_BY(lock) = nullptr;
+
+  bool is_spi() const { return intid >= kFirstSpi; }
+  bool is_sgi() const { return intid < kNumSgis; }
+
+  bool IsPending() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
+    return pending_latch || (trigger == Trigger::kLevel && line_level);
+  }
+
+  // Which vCPU's AP list it belongs on now (gic.md §3.3): an active interrupt stays where it
+  // is; a pending, enabled one goes to its target while the distributor is enabled; anything
+  // else belongs on no list. Group enables and the priority mask do not matter here.
+  int32_t Oracle(bool distributor_enabled) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
+    if (active) return vcpu != kNoVcpu ? vcpu : target;
+    if (enabled && IsPending()) return distributor_enabled ? target : kNoVcpu;
+    return kNoVcpu;
+  }
+};
+
+}  // namespace irqvirt::vgic
+
+#endif  // IRQVIRT_VGIC_VGIC_IRQ_H_

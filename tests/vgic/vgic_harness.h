@@ -1,0 +1,185 @@
+// The vGIC core on fake GICv3 hardware, wired as a hypervisor wires it: per vCPU a fake virtual
+// CPU interface, the real GICv3 backend on top of it, a saved hw::VgicCpuState, and a guest
+// model. Enter/Exit are the run loop's two halves; a trapped DIR exits, is handled and
+// re-enters; a maintenance interrupt or a kick exits after the guest operation that raised it.
+// Single-threaded (LogicalPlatform); embedders' tests can use it as a starting point.
+#ifndef IRQVIRT_TESTS_VGIC_VGIC_HARNESS_H_
+#define IRQVIRT_TESTS_VGIC_VGIC_HARNESS_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "hw/arm/gicv3_cpu_interface.h"
+#include "hw/fake/fake_gicv3_cpu_interface.h"
+#include "hw/fake/fake_physical_gic.h"
+#include "hw/fake/gic_guest.h"
+#include "hw/fake/logical_platform.h"
+#include "irqvirt/vgic/vgic.h"
+
+namespace irqvirt::vgic::testing {
+
+using Platform = hw::fake::LogicalPlatform;
+using TestVgic = Vgic<Platform>;
+
+struct HarnessOptions {
+  uint32_t num_vcpus = 2;
+  uint32_t num_spis = 64;
+  int num_list_registers = 4;
+  bool eoi_mode_split = false;  // the guests' EOImode
+  bool group0_enabled = true;
+  // A maintenance interrupt that stays asserted over this many consecutive re-entries is a
+  // live-lock: the harness stops re-entering and counts it.
+  int max_back_to_back_exits = 64;
+};
+
+class VgicHarness {
+ public:
+  class Vcpu : public hw::fake::GicGuest::Host {
+   public:
+    Vcpu(VgicHarness& h, uint32_t id, int num_lrs, hw::fake::FakePhysicalGic* phys)
+        : harness(h),
+          id(id),
+          cpu({.num_list_registers = num_lrs, .tdir_supported = true}, phys),
+          backend(cpu),
+          guest(cpu, *this) {}
+
+    void DirTrapped(uint32_t value) override {
+      ++dir_trap_exits;
+      harness.Exit(id);
+      EXPECT_TRUE(harness.vgic().HandleDirTrap(id, value).ok());
+      harness.Enter(id);
+    }
+    void AfterGuestOperation() override { harness.ServiceExits(id); }
+
+    VgicHarness& harness;
+    uint32_t id;
+    hw::fake::FakeGicV3CpuInterface cpu;
+    hw::arm::GicV3CpuInterface<hw::fake::FakeGicV3CpuInterface> backend;
+    hw::fake::GicGuest guest;
+    hw::VgicCpuState state;
+    bool in_guest = false;
+    bool kicked = false;
+    // Models a maintenance interrupt or kick that arrives late: while set, the guest keeps
+    // running whatever is asserted, until the test calls Exit or clears it.
+    bool defer_exits = false;
+    uint64_t exits = 0;
+    uint64_t maintenance_exits = 0;
+    uint64_t kick_exits = 0;
+    uint64_t dir_trap_exits = 0;
+    uint64_t livelocks = 0;
+  };
+
+  explicit VgicHarness(HarnessOptions o = {}) : options_(o), platform_(4, o.num_vcpus) {
+    auto v = TestVgic::Create(platform_, {.num_vcpus = o.num_vcpus,
+                                          .num_spis = o.num_spis,
+                                          .num_list_registers = o.num_list_registers,
+                                          .physical_gic = &physical_,
+                                          .kick = &VgicHarness::KickThunk,
+                                          .kick_context = this});
+    EXPECT_TRUE(v.ok()) << v.status();
+    vgic_ = std::move(*v);
+    for (uint32_t i = 0; i < o.num_vcpus; ++i) {
+      vcpus_.push_back(std::make_unique<Vcpu>(*this, i, o.num_list_registers, &physical_));
+      hw::arm::IchVmcr vmcr;
+      vmcr.set_veng1(1).set_veng0(o.group0_enabled ? 1 : 0).set_vpmr(0xf8).set_veoim(
+          o.eoi_mode_split ? 1 : 0);
+      vcpus_[i]->state.vmcr = vmcr.raw();
+    }
+  }
+
+  TestVgic& vgic() { return *vgic_; }
+  Platform& platform() { return platform_; }
+  hw::fake::FakePhysicalGic& physical() { return physical_; }
+  Vcpu& vcpu(uint32_t v) { return *vcpus_[v]; }
+  hw::fake::GicGuest& guest(uint32_t v) { return vcpus_[v]->guest; }
+  hw::fake::FakeGicV3CpuInterface& cpu(uint32_t v) { return vcpus_[v]->cpu; }
+  uint32_t num_vcpus() const { return options_.num_vcpus; }
+
+  void Enter(uint32_t v) {
+    Vcpu& c = *vcpus_[v];
+    ASSERT_FALSE(c.in_guest) << "vCPU " << v << " entered twice";
+    c.kicked = false;
+    ASSERT_TRUE(vgic_->Flush(v, c.state).ok());
+    c.backend.Restore(c.state);
+    c.in_guest = true;
+  }
+
+  void Exit(uint32_t v) {
+    Vcpu& c = *vcpus_[v];
+    ASSERT_TRUE(c.in_guest) << "vCPU " << v << " exited while not in the guest";
+    c.backend.Save(c.state);
+    c.in_guest = false;
+    ++c.exits;
+    ASSERT_TRUE(vgic_->Fold(v, c.state).ok());
+  }
+
+  // Exit and re-enter while the maintenance interrupt is asserted or a kick is pending.
+  void ServiceExits(uint32_t v) {
+    Vcpu& c = *vcpus_[v];
+    for (int round = 0; c.in_guest && !c.defer_exits; ++round) {
+      const bool mi = c.cpu.maintenance_interrupt();
+      if (!mi && !c.kicked) return;
+      if (round == options_.max_back_to_back_exits) {
+        ++c.livelocks;
+        return;
+      }
+      if (mi) ++c.maintenance_exits;
+      if (!mi) ++c.kick_exits;
+      Exit(v);
+      Enter(v);
+    }
+  }
+
+  // Kicks land at once: every kicked vCPU in the guest exits and re-enters.
+  void DeliverKicks() {
+    for (uint32_t v = 0; v < options_.num_vcpus; ++v) ServiceExits(v);
+  }
+
+  void Inject(uint32_t v, uint32_t intid, bool level) {
+    ASSERT_TRUE(vgic_->Inject(v, intid, level).ok());
+    DeliverKicks();
+  }
+
+  void Configure(uint32_t v, uint32_t intid, IrqConfig c) {
+    ASSERT_TRUE(vgic_->ConfigureIrq(v, intid, c).ok());
+  }
+
+  // Everything the guest took, in order (acknowledged INTIDs, spurious ones excluded).
+  std::vector<uint32_t> AcknowledgeAll(uint32_t v, int group = 1) {
+    std::vector<uint32_t> taken;
+    for (;;) {
+      const uint32_t intid = guest(v).Acknowledge(group);
+      if (intid == hw::fake::kSpuriousIntid) return taken;
+      taken.push_back(intid);
+    }
+  }
+
+  uint64_t total_exits() const {
+    uint64_t n = 0;
+    for (const auto& c : vcpus_) n += c->exits;
+    return n;
+  }
+  uint64_t total_livelocks() const {
+    uint64_t n = 0;
+    for (const auto& c : vcpus_) n += c->livelocks;
+    return n;
+  }
+
+ private:
+  static void KickThunk(void* context, uint32_t vcpu) {
+    auto* h = static_cast<VgicHarness*>(context);
+    h->vcpus_[vcpu]->kicked = true;
+  }
+
+  HarnessOptions options_;
+  Platform platform_;
+  hw::fake::FakePhysicalGic physical_;
+  std::unique_ptr<TestVgic> vgic_;
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+};
+
+}  // namespace irqvirt::vgic::testing
+
+#endif  // IRQVIRT_TESTS_VGIC_VGIC_HARNESS_H_

@@ -19,12 +19,17 @@ uint32_t GicGuest::EoiNewest() {
   return t.intid;
 }
 
-uint32_t GicGuest::DeactivateWaiting(int i) {
+uint32_t GicGuest::TakeWaiting(int i) {
   if (i < 0 || i >= waiting_size_) return kSpuriousIntid;
   const uint32_t intid = waiting_[i];
   for (int j = i; j + 1 < waiting_size_; ++j) waiting_[j] = waiting_[j + 1];
   --waiting_size_;
-  Dir(intid);
+  return intid;
+}
+
+uint32_t GicGuest::DeactivateWaiting(int i) {
+  const uint32_t intid = TakeWaiting(i);
+  if (intid != kSpuriousIntid) Dir(intid);
   return intid;
 }
 

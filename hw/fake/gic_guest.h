@@ -38,6 +38,9 @@ class GicGuest {
   uint32_t EoiNewest();
   // EOImode 1: deactivates the i-th interrupt waiting for a DIR (0 = the oldest).
   uint32_t DeactivateWaiting(int i);
+  // Removes the i-th interrupt waiting for a DIR without deactivating it: another vCPU of the
+  // guest will (an SPI may be deactivated on any vCPU).
+  uint32_t TakeWaiting(int i);
   // A raw DIR of any value (for garbage and cross-vCPU deactivations).
   void Dir(uint32_t value);
 

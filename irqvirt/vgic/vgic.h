@@ -305,6 +305,7 @@ class Vgic {
     Candidate best[hw::VgicCpuState::kMaxListRegisters];
     int num_best = 0;
     int nr_pend = 0;
+    int nr_pend_takeable = 0;  // pending in a group the guest has enabled
     int nr_act = 0;
     int nr_sgi = 0;
     bool other_targets = false;
@@ -329,6 +330,7 @@ class Vgic {
         ++nr_act;
       } else {
         ++nr_pend;
+        if (irq.group == 0 ? g0 : g1) ++nr_pend_takeable;
       }
       if (irq.is_sgi()) ++nr_sgi;
       const uint64_t key = SortKey(irq, g0, g1);
@@ -370,7 +372,11 @@ class Vgic {
     const bool active_outside = outside && nr_act > 0;
     hw::arm::IchHcr hcr;
     hcr.set_en(1)
-        .set_npie(nr_pend > max_lrs ? 1 : 0)
+        // NPIE only for pending interrupts the guest can take: with the LRs full of enabled-
+        // group active ones and disabled-group pending ones outside, "no LR pending" would hold
+        // from entry on and the vCPU would exit forever. A group the guest enables raises its
+        // own MI (VGrp<n>EIE below), which re-sorts.
+        .set_npie(nr_pend_takeable > max_lrs ? 1 : 0)
         .set_lrenpie(active_outside ? 1 : 0)
         // U means "at most one valid LR": with a single LR it would never deassert.
         .set_uie(outside && max_lrs > 1 ? 1 : 0)
@@ -497,6 +503,7 @@ class Vgic {
     OpenDispatchWindow(vc);
     int32_t kick = kNoVcpu;
     int32_t holder = kNoVcpu;
+    bool deferred = false;
     const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
     if (irq.vcpu != kNoVcpu && (irq.on_lr || irq.active)) {
       holder = irq.vcpu;
@@ -506,15 +513,19 @@ class Vgic {
         // In another vCPU's LR (ours were folded before this call): it deactivates it when it
         // exits, which the kick forces.
         irq.deactivate_requested = true;
+        deferred = true;
         kick = holder;
         Count(vc.stats.cross_vcpu_dir_requests);
       } else {
         DeactivateOutsideLrs(vc, irq);
         Count(vc.stats.dir_deactivations);
+        // Still pending (a level line that stays high, an edge that came again): the holder,
+        // if it is another vCPU, may be in the guest with LRs that do not show it.
+        if (holder != static_cast<int32_t>(vcpu) && irq.IsPending()) kick = holder;
       }
     }
     platform_.UnlockIrqRestore(irq.lock, f);
-    if (holder != kNoVcpu && kick == kNoVcpu) PruneOne(static_cast<uint32_t>(holder), irq);
+    if (holder != kNoVcpu && !deferred) PruneOne(static_cast<uint32_t>(holder), irq);
     CloseDispatchWindowAndNotify(vc);
     if (kick != kNoVcpu) Kick(static_cast<uint32_t>(kick));
     return absl::OkStatus();

@@ -1,0 +1,73 @@
+// Flush, fold, inject, the DIR trap and notifier dispatch allocate nothing: every operator new
+// in this binary is counted while the measured region runs (the guest model and the fake
+// hardware are allocation-free too).
+#include <gtest/gtest.h>
+
+#include "tests/common/allocation_counter.h"
+#include "tests/vgic/vgic_harness.h"
+
+namespace irqvirt::vgic::testing {
+namespace {
+
+using irqvirt::testing::CountAllocations;
+
+TEST(VgicNoAllocation, CounterSeesAllocations) {
+  EXPECT_TRUE(irqvirt::testing::CounterSeesAllocations());
+}
+
+TEST(VgicNoAllocation, FlushFoldInjectDirTrapAndNotifiers) {
+  VgicHarness h({.num_vcpus = 2, .num_spis = 64, .num_list_registers = 4,
+                 .eoi_mode_split = false});
+  int notified = 0;
+  for (uint32_t i = 0; i < 40; ++i) {
+    const bool level = i % 4 == 0;
+    h.Configure(0, 32 + i,
+                {.enabled = true, .priority = static_cast<uint8_t>(0xf0 - 4 * i), .group = 1,
+                 .trigger = level ? Trigger::kLevel : Trigger::kEdge});
+    if (level) {
+      ASSERT_TRUE(h.vgic()
+                      .SetDeactivationNotifier(
+                          32 + i, [](void* c, uint32_t) { ++*static_cast<int*>(c); }, &notified)
+                      .ok());
+    }
+  }
+  h.Enter(0);
+  h.Enter(1);
+  const size_t n = CountAllocations([&] {
+    for (int round = 0; round < 3; ++round) {
+      // EOImode 0 with 40 nested actives on 4 LRs: flushes, folds, EOIcount walks, notifiers.
+      for (uint32_t i = 0; i < 40; ++i) {
+        h.Inject(0, 32 + i, true);
+        h.guest(0).Acknowledge(1);
+      }
+      for (uint32_t i = 0; i < 40; i += 4) h.Inject(0, 32 + i, false);
+      h.vcpu(0).defer_exits = true;
+      for (int i = 0; i < 40; ++i) h.guest(0).EoiNewest();
+      h.vcpu(0).defer_exits = false;
+      h.ServiceExits(0);
+      // EOImode 1 on vCPU 1 for SPIs routed there: trapped DIRs.
+      h.cpu(1).SetEoiMode(true);
+      for (uint32_t i = 0; i < 8; ++i) {
+        EXPECT_TRUE(h.vgic().RouteSpi(32 + i, 1).ok());
+        h.Inject(1, 32 + i, true);
+        h.guest(1).Acknowledge(1);
+      }
+      for (uint32_t i = 0; i < 8; i += 4) h.Inject(1, 32 + i, false);
+      for (int i = 0; i < 8; ++i) h.guest(1).EoiNewest();
+      while (h.guest(1).num_waiting_for_dir() > 0) h.guest(1).DeactivateWaiting(0);
+      h.cpu(1).SetEoiMode(false);
+      h.Exit(1);
+      h.Enter(1);
+      for (uint32_t i = 0; i < 8; ++i) EXPECT_TRUE(h.vgic().RouteSpi(32 + i, 0).ok());
+    }
+  });
+  EXPECT_EQ(n, 0u);
+  EXPECT_GT(h.vgic().stats(0).eoicount_deactivations, 0u) << "the EOIcount walk really ran";
+  EXPECT_GT(h.vgic().stats(1).dir_traps, 0u) << "the DIR trap really ran";
+  EXPECT_GT(notified, 0) << "notifiers really ran";
+  h.Exit(0);
+  h.Exit(1);
+}
+
+}  // namespace
+}  // namespace irqvirt::vgic::testing

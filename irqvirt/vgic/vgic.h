@@ -136,12 +136,23 @@ class Vgic {
 
   // ---------------------------------------------------------------- distributor (cold paths)
 
+  // Disabling drops pending interrupts from the AP lists (active ones stay until deactivated);
+  // enabling queues every pending, enabled interrupt again.
   void SetDistributorEnabled(bool enabled) {
     distributor_enabled_.store(enabled, std::memory_order_seq_cst);
     for (uint32_t v = 0; v < options_.num_vcpus; ++v) {
       vcpus_[v].needs_prune.store(true, std::memory_order_relaxed);
       Kick(v);
     }
+    if (!enabled) return;
+    auto requeue = [this](Irq& irq) {
+      const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
+      QueueAndUnlock(irq, f);
+    };
+    for (uint32_t v = 0; v < options_.num_vcpus; ++v) {
+      for (uint32_t i = 0; i < kNumPrivateIrqs; ++i) requeue(vcpus_[v].private_irqs[i]);
+    }
+    for (uint32_t s = 0; s < options_.num_spis; ++s) requeue(spis_[s]);
   }
 
   // Enable, priority, group and trigger of an interrupt. `vcpu` names the owner for SGIs and
@@ -390,7 +401,8 @@ class Vgic {
 
     Count(vc.stats.flushes);
     if (outside) Count(vc.stats.overflowing_flushes);
-    if (other_targets) vc.needs_prune.store(true, std::memory_order_relaxed);
+    // Re-routed interrupts move now, not after the run: their new vCPU may be waiting.
+    if (other_targets) Prune(vcpu);
     return absl::OkStatus();
   }
 
@@ -544,7 +556,8 @@ class Vgic {
     for (uint32_t i = 0; i < vc.ap_count && !found; ++i) {
       Irq& irq = *vc.ap_list[i];
       platform_.LockIrqsOff(irq.lock);
-      found = irq.enabled && irq.IsPending() && !irq.active && irq.priority < vmcr.vpmr();
+      found = irq.Oracle(true) == static_cast<int32_t>(vcpu) && irq.IsPending() &&
+              !irq.active && irq.priority < vmcr.vpmr();
       platform_.UnlockIrqsOff(irq.lock);
     }
     platform_.UnlockIrqRestore(vc.ap_lock, f);

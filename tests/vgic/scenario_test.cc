@@ -344,6 +344,47 @@ TEST(VgicScenario, NotifierForLevelInterruptDeactivatedOutsideTheLrs) {
   ExpectIdle(h, 64);
 }
 
+TEST(VgicScenario, DistributorDisabledAndEnabledAgainLosesNothing) {
+  VgicHarness h({.num_vcpus = 2});
+  h.Configure(0, 40, Edge(0x80));
+  h.Configure(0, 41, Level(0x90));
+  ASSERT_TRUE(h.vgic().RouteSpi(41, 1).ok());
+  ASSERT_TRUE(h.vgic().Inject(0, 40, true).ok());
+  ASSERT_TRUE(h.vgic().Inject(0, 41, true).ok());
+  h.vgic().SetDistributorEnabled(false);
+  h.Enter(0);
+  h.Enter(1);
+  EXPECT_EQ(h.guest(0).Acknowledge(1), kSpuriousIntid) << "the distributor is off";
+  EXPECT_FALSE(h.vgic().HasPendingIrq(1));
+  h.vgic().SetDistributorEnabled(true);
+  h.DeliverKicks();
+  EXPECT_TRUE(h.vgic().HasPendingIrq(1));
+  EXPECT_EQ(h.guest(0).Acknowledge(1), 40u);
+  EXPECT_EQ(h.guest(1).Acknowledge(1), 41u);
+  h.guest(0).EoiNewest();
+  ASSERT_TRUE(h.vgic().Inject(0, 41, false).ok());
+  h.guest(1).EoiNewest();
+  h.Exit(0);
+  h.Exit(1);
+  ExpectIdle(h, 64);
+}
+
+TEST(VgicScenario, PendingSpiReroutedMovesBeforeTheOldVcpuRuns) {
+  VgicHarness h({.num_vcpus = 2});
+  h.Configure(0, 45, Edge(0x80));
+  ASSERT_TRUE(h.vgic().Inject(0, 45, true).ok());  // routed to vCPU 0 at reset
+  ASSERT_TRUE(h.vgic().RouteSpi(45, 1).ok());
+  EXPECT_TRUE(h.vgic().HasPendingIrq(0) == false) << "it no longer targets vCPU 0";
+  h.Enter(0);  // vCPU 0's flush hands it over
+  EXPECT_EQ(h.vgic().Snapshot(0, 45)->on_vcpu_list, 1);
+  h.Enter(1);
+  EXPECT_EQ(h.guest(1).Acknowledge(1), 45u);
+  h.guest(1).EoiNewest();
+  h.Exit(0);
+  h.Exit(1);
+  ExpectIdle(h, 64);
+}
+
 TEST(VgicScenario, BadHostArgumentsAreErrorsAndGuestGarbageIsIgnored) {
   VgicHarness h({.num_vcpus = 2, .num_spis = 64, .eoi_mode_split = true});
   EXPECT_EQ(h.vgic().Inject(0, 96, true).code(), absl::StatusCode::kOutOfRange);

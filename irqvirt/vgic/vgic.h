@@ -259,9 +259,9 @@ class Vgic {
     // A vCPU that collected the old notifier is inside a dispatch window (odd epoch): wait for
     // it to close. One that opens a window now reads the cleared notifier.
     for (uint32_t v = 0; v < options_.num_vcpus; ++v) {
-      const uint32_t e = vcpus_[v].dispatch_epoch.load(std::memory_order_seq_cst);
+      const uint32_t e = vcpus_[v].dispatch_epoch.load(std::memory_order_acquire);
       if ((e & 1) == 0) continue;
-      while (vcpus_[v].dispatch_epoch.load(std::memory_order_seq_cst) == e) {
+      while (vcpus_[v].dispatch_epoch.load(std::memory_order_acquire) == e) {
         std::this_thread::yield();
       }
     }
@@ -321,7 +321,10 @@ class Vgic {
     int nr_sgi = 0;
     bool other_targets = false;
 
+    int used = 0;
     const hw::IrqFlags f = platform_.LockIrqSave(vc.ap_lock);
+    // When every entry fits in the LRs no order is needed: one locked pass fills them.
+    const bool fits = vc.ap_count <= static_cast<uint32_t>(max_lrs);
     for (uint32_t i = 0; i < vc.ap_count;) {
       Irq& irq = *vc.ap_list[i];
       platform_.LockIrqsOff(irq.lock);
@@ -333,7 +336,7 @@ class Vgic {
       }
       ++i;
       if (oracle != static_cast<int32_t>(vcpu)) {
-        other_targets = true;  // it migrates at the next fold
+        other_targets = true;  // handed over at the end of this flush
         platform_.UnlockIrqsOff(irq.lock);
         continue;
       }
@@ -344,6 +347,11 @@ class Vgic {
         if (irq.group == 0 ? g0 : g1) ++nr_pend_takeable;
       }
       if (irq.is_sgi()) ++nr_sgi;
+      if (fits) {
+        PopulateLr(vc, irq, state, used++);
+        platform_.UnlockIrqsOff(irq.lock);
+        continue;
+      }
       const uint64_t key = SortKey(irq, g0, g1);
       platform_.UnlockIrqsOff(irq.lock);
       if (num_best == max_lrs && key >= best[num_best - 1].key) continue;
@@ -355,23 +363,13 @@ class Vgic {
       best[pos] = {key, &irq};
     }
 
-    // Fill the LRs in order. The AP list lock keeps every candidate on this list; its state may
-    // have changed since the scan (an injection, a reroute), so the oracle is checked again.
-    int used = 0;
+    // Overflow: fill the LRs with the best, in order. The AP list lock keeps every candidate on
+    // this list; its state may have changed since the scan (an injection, a reroute), so the
+    // oracle is checked again.
     for (int c = 0; c < num_best; ++c) {
       Irq& irq = *best[c].irq;
       platform_.LockIrqsOff(irq.lock);
-      if (irq.Oracle(dist) == static_cast<int32_t>(vcpu)) {
-        const uint64_t lr = ComputeLr(irq);
-        if ((lr & hw::arm::kIchLrPendingBit) != 0) {
-          if (irq.trigger == Trigger::kEdge) irq.pending_latch = false;
-          if (irq.hw && irq.trigger == Trigger::kLevel) irq.line_level = false;
-        }
-        irq.on_lr = true;
-        state.lr[used] = lr;
-        vc.lr_irq[used] = &irq;
-        ++used;
-      }
+      if (irq.Oracle(dist) == static_cast<int32_t>(vcpu)) PopulateLr(vc, irq, state, used++);
       platform_.UnlockIrqsOff(irq.lock);
     }
     platform_.UnlockIrqRestore(vc.ap_lock, f);
@@ -462,7 +460,9 @@ class Vgic {
       }
     }
 
-    // 2. The list registers.
+    // 2. The list registers; what no longer belongs here is dropped, what moves is noted.
+    bool migrate = vc.needs_prune.load(std::memory_order_relaxed) &&
+                   vc.needs_prune.exchange(false, std::memory_order_relaxed);
     for (int n = 0; n < vc.used_lrs; ++n) {
       Irq& irq = *vc.lr_irq[n];
       platform_.LockIrqsOff(irq.lock);
@@ -472,21 +472,11 @@ class Vgic {
         irq.deactivate_requested = false;
         if (irq.active) DeactivateOutsideLrs(vc, irq);
       }
-      platform_.UnlockIrqsOff(irq.lock);
-    }
-
-    // 3. Drop what no longer belongs here; note what moves.
-    bool migrate = vc.needs_prune.exchange(false, std::memory_order_relaxed);
-    for (int n = 0; n < vc.used_lrs; ++n) {
-      Irq& irq = *vc.lr_irq[n];
-      platform_.LockIrqsOff(irq.lock);
-      if (irq.vcpu == static_cast<int32_t>(vcpu)) {
-        const int32_t oracle = irq.Oracle(dist);
-        if (oracle == kNoVcpu) {
-          RemoveLocked(vc, irq);
-        } else if (oracle != static_cast<int32_t>(vcpu)) {
-          migrate = true;
-        }
+      const int32_t oracle = irq.Oracle(dist);
+      if (oracle == kNoVcpu) {
+        RemoveLocked(vc, irq);
+      } else if (oracle != static_cast<int32_t>(vcpu)) {
+        migrate = true;
       }
       platform_.UnlockIrqsOff(irq.lock);
     }
@@ -769,6 +759,20 @@ class Vgic {
     irq.ap_index = index;
   }
 
+  // Puts `irq` in LR n (gic.md §3.7 populate_lr): what goes into an LR as Pending is no longer
+  // latched here (the LR holds it), and a HW level interrupt's line is the physical GIC's now.
+  void PopulateLr(Vcpu& vc, Irq& irq, hw::VgicCpuState& state, int n)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(irq.lock) {
+    const uint64_t lr = ComputeLr(irq);
+    if ((lr & hw::arm::kIchLrPendingBit) != 0) {
+      if (irq.trigger == Trigger::kEdge) irq.pending_latch = false;
+      if (irq.hw && irq.trigger == Trigger::kLevel) irq.line_level = false;
+    }
+    irq.on_lr = true;
+    state.lr[n] = lr;
+    vc.lr_irq[n] = &irq;
+  }
+
   // The LR's state back into the interrupt (gic.md §3.8 fold_lr). Collects a notification when
   // the guest deactivated a level interrupt during the run: the LR came back invalid with its
   // EOI bit, whether the core had seen it active or it was acknowledged and deactivated within
@@ -870,12 +874,18 @@ class Vgic {
     }
   }
 
+  // The epoch has one writer (this vCPU's run loop). Opening needs no fence: notifiers are
+  // collected under the interrupt's lock after it, so a remover that clears one under the same
+  // lock afterwards sees the odd epoch through that lock. Closing is a release, so a remover
+  // that sees the even epoch sees every call finished.
   void OpenDispatchWindow(Vcpu& vc) {
-    vc.dispatch_epoch.fetch_add(1, std::memory_order_seq_cst);
+    vc.dispatch_epoch.store(vc.dispatch_epoch.load(std::memory_order_relaxed) + 1,
+                            std::memory_order_relaxed);
   }
   void CloseDispatchWindowAndNotify(Vcpu& vc) {
     vc.batch.Dispatch();
-    vc.dispatch_epoch.fetch_add(1, std::memory_order_seq_cst);
+    vc.dispatch_epoch.store(vc.dispatch_epoch.load(std::memory_order_relaxed) + 1,
+                            std::memory_order_release);
   }
 
   void Kick(uint32_t vcpu) {

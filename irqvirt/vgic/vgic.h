@@ -864,7 +864,8 @@ class Vgic {
       platform_.UnlockIrqsOff(b.ap_lock);
       platform_.UnlockIrqRestore(a.ap_lock, mf);
       if (moved) {
-        Count(vc.stats.migrations);
+        // Prune(holder) also runs on other vCPUs' threads (a DIR they trapped): not one writer.
+        vc.stats.migrations.fetch_add(1, std::memory_order_relaxed);
         if (first_spi) {
           for (uint32_t v = 0; v < options_.num_vcpus; ++v) Kick(v);
         } else {

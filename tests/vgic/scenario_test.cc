@@ -21,6 +21,14 @@ IrqConfig Level(uint8_t priority) {
   return {.enabled = true, .priority = priority, .group = 1, .trigger = Trigger::kLevel};
 }
 
+// Registers a notifier for `spi` that counts its calls in `*count`.
+void CountNotifications(VgicHarness& h, uint32_t spi, int* count) {
+  ASSERT_TRUE(h.vgic()
+                  .SetDeactivationNotifier(
+                      spi, [](void* c, uint32_t) { ++*static_cast<int*>(c); }, count)
+                  .ok());
+}
+
 void ExpectIdle(VgicHarness& h, uint32_t num_intids) {
   for (uint32_t v = 0; v < h.num_vcpus(); ++v) {
     for (uint32_t intid = 0; intid < num_intids; ++intid) {
@@ -175,10 +183,7 @@ TEST(VgicScenario, SpiAcknowledgedOnVcpu0DeactivatedOnVcpu1AfterVcpu0Exited) {
   h.Configure(0, 41, Level(0x80));
   ASSERT_TRUE(h.vgic().RouteSpi(41, 0).ok());
   int notified = 0;
-  ASSERT_TRUE(h.vgic()
-                  .SetDeactivationNotifier(
-                      41, [](void* c, uint32_t) { ++*static_cast<int*>(c); }, &notified)
-                  .ok());
+  CountNotifications(h, 41, &notified);
   ASSERT_TRUE(h.vgic().Inject(0, 41, true).ok());
   h.Enter(0);
   EXPECT_EQ(h.guest(0).Acknowledge(1), 41u);
@@ -229,10 +234,7 @@ TEST(VgicScenario, LevelInterruptWhoseLineDropsWhileOutsideTheLrs) {
   VgicHarness h({.num_vcpus = 1, .num_list_registers = 1});
   h.Configure(0, 50, Level(0x90));
   int notified = 0;
-  ASSERT_TRUE(h.vgic()
-                  .SetDeactivationNotifier(
-                      50, [](void* c, uint32_t) { ++*static_cast<int*>(c); }, &notified)
-                  .ok());
+  CountNotifications(h, 50, &notified);
   h.Configure(0, 51, Edge(0x10));
   ASSERT_TRUE(h.vgic().Inject(0, 51, true).ok());
   ASSERT_TRUE(h.vgic().Inject(0, 50, true).ok());
@@ -325,10 +327,7 @@ TEST(VgicScenario, NotifierForLevelInterruptDeactivatedOutsideTheLrs) {
   VgicHarness h({.num_vcpus = 1, .num_list_registers = 1});
   h.Configure(0, 80, Level(0xe0));
   int notified = 0;
-  ASSERT_TRUE(h.vgic()
-                  .SetDeactivationNotifier(
-                      80, [](void* c, uint32_t) { ++*static_cast<int*>(c); }, &notified)
-                  .ok());
+  CountNotifications(h, 80, &notified);
   ASSERT_TRUE(h.vgic().Inject(0, 80, true).ok());
   h.Enter(0);
   EXPECT_EQ(h.guest(0).Acknowledge(1), 80u);

@@ -19,8 +19,9 @@
 // LRs it asks for maintenance interrupts: NPIE (no LR pending, refill), UIE (LRs draining),
 // LRENPIE (the guest EOIed an interrupt that is not in an LR: EOIcount), and one group-enable MI
 // per group so that a group the guest enables or disables is re-sorted at once. It sets TDIR
-// when active interrupts do not all fit, or when any SPI of the VM is in flight (an SPI may be
-// deactivated on another vCPU), so every DIR then traps to HandleDirTrap. Fold deactivates
+// when active interrupts do not all fit, and in every VM that has had an SPI in flight (an SPI
+// may be deactivated on another vCPU; see EnsureSpiDirTrapping), so every DIR then traps to
+// HandleDirTrap. Fold deactivates
 // EOIcount interrupts by taking, in list order, the active interrupts that were *not* in an LR
 // during the run (EOIcount only ever counts those; gic.md §3.8 [FIX]).
 //
@@ -59,6 +60,8 @@ namespace irqvirt::vgic {
 
 // Makes vCPU `vcpu` notice new interrupts: wake it if it is blocked, or force an exit if it runs
 // in the guest. Called with no vGIC lock held; must not call back into the vGIC synchronously.
+// The first SPI to go in flight kicks every vCPU before the SPI becomes visible, so that each
+// re-enters with TDIR (see VgicOptions::kick_and_wait).
 using KickVcpuFn = void (*)(void* context, uint32_t vcpu);
 
 struct VgicOptions {
@@ -68,6 +71,12 @@ struct VgicOptions {
   bool can_trap_dir = true;    // ICH_VTR_EL2.TDS; CPUs without it need the TC-trap emulation
   hw::PhysicalGic* physical_gic = nullptr;  // required once a HW mapping is made
   KickVcpuFn kick = nullptr;
+  // Optional, same context: like `kick`, but returns only once `vcpu` no longer runs guest code
+  // it entered before the call (it has exited, or is not in the guest), as KVM_REQUEST_WAIT
+  // does. Used only when the VM's first SPI goes in flight: every vCPU must then run with TDIR
+  // before anyone can acknowledge that SPI and hand it to another vCPU for a DIR. Without it
+  // that holds only as far as `kick` lands before the guest gets that far.
+  KickVcpuFn kick_and_wait = nullptr;
   void* kick_context = nullptr;
 };
 
@@ -394,7 +403,10 @@ class Vgic {
         .set_vgrp0eie(g0 ? 0 : 1)
         .set_vgrp1die(g1 ? 1 : 0)
         .set_vgrp1eie(g1 ? 0 : 1)
-        .set_tdir(active_outside || spis_in_flight_.load(std::memory_order_acquire) > 0 ? 1 : 0);
+        .set_tdir(active_outside ||
+                          spi_dir_trapping_.load(std::memory_order_seq_cst) != kDirTrappingOff
+                      ? 1
+                      : 0);
     state.hcr = hcr.raw();
 
     Count(vc.stats.flushes);
@@ -708,6 +720,11 @@ class Vgic {
         return;
       }
       platform_.UnlockIrqRestore(irq.lock, f);
+      const bool spi = irq.is_spi();
+      if (spi) {
+        EnsureSpiDirTrapping();
+        spis_in_flight_.fetch_add(1, std::memory_order_acq_rel);
+      }
       Vcpu& vc = vcpus_[oracle];
       const hw::IrqFlags lf = platform_.LockIrqSave(vc.ap_lock);
       platform_.LockIrqsOff(irq.lock);
@@ -715,33 +732,61 @@ class Vgic {
           irq.Oracle(distributor_enabled_.load(std::memory_order_acquire)) != oracle) {
         platform_.UnlockIrqsOff(irq.lock);
         platform_.UnlockIrqRestore(vc.ap_lock, lf);
+        if (spi) spis_in_flight_.fetch_sub(1, std::memory_order_acq_rel);
         f = platform_.LockIrqSave(irq.lock);
         continue;  // raced with another queue or a change: decide again
       }
-      const bool first_spi = AddLocked(vc, oracle, irq);
+      AddLocked(vc, oracle, irq);
       platform_.UnlockIrqsOff(irq.lock);
       platform_.UnlockIrqRestore(vc.ap_lock, lf);
-      if (first_spi) {
-        // Every vCPU must re-enter with TDIR set: this SPI may be deactivated anywhere.
-        for (uint32_t v = 0; v < options_.num_vcpus; ++v) Kick(v);
-      } else {
-        Kick(static_cast<uint32_t>(oracle));
-      }
+      Kick(static_cast<uint32_t>(oracle));
       return;
     }
   }
 
-  // Appends to vc's list. Returns true when this made the first SPI in flight in the VM.
-  bool AddLocked(Vcpu& vc, int32_t v, Irq& irq)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(vc.ap_lock, irq.lock) {
+  // Before the VM's first SPI can be seen on any AP list, every vCPU must run with TDIR: an SPI
+  // may be acknowledged on one vCPU and deactivated by a DIR on another, and a DIR that does
+  // not trap there is lost. The first SPI broadcasts a kick (waiting, where the embedder can)
+  // while every other injector waits for that to finish; from then on every entry sets TDIR.
+  // Sticky, unlike a count of SPIs in flight: a count that returns to zero would need a new
+  // broadcast each time, and injectors racing over who broadcasts. KVM ends up the same way in
+  // practice (its count only drops for level, non-HW SPIs); guests in EOImode 0 never DIR.
+  void EnsureSpiDirTrapping() {
+    int state = spi_dir_trapping_.load(std::memory_order_seq_cst);
+    if (state == kDirTrappingEstablished) return;
+    if (state == kDirTrappingOff &&
+        spi_dir_trapping_.compare_exchange_strong(state, kDirTrappingBroadcasting,
+                                                  std::memory_order_seq_cst)) {
+      KickAll();
+      spi_dir_trapping_.store(kDirTrappingEstablished, std::memory_order_seq_cst);
+      return;
+    }
+    while (spi_dir_trapping_.load(std::memory_order_seq_cst) != kDirTrappingEstablished) {
+      std::this_thread::yield();  // once per VM lifetime, for as long as one broadcast takes
+    }
+  }
+
+  // The first-SPI broadcast (see VgicOptions::kick_and_wait).
+  void KickAll() {
+    for (uint32_t v = 0; v < options_.num_vcpus; ++v) {
+      if (options_.kick_and_wait != nullptr) {
+        options_.kick_and_wait(options_.kick_context, v);
+      } else {
+        Kick(v);
+      }
+    }
+  }
+
+  // Appends to vc's list. An SPI must already be counted in spis_in_flight_.
+  void AddLocked(Vcpu& vc, int32_t v, Irq& irq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(vc.ap_lock, irq.lock) {
     irq.ap_index = vc.ap_count;
     irq.ap_seq = vc.next_seq++;
     vc.ap_list[vc.ap_count++] = &irq;
     irq.vcpu = v;
-    return irq.is_spi() && spis_in_flight_.fetch_add(1, std::memory_order_acq_rel) == 0;
   }
 
-  void RemoveLocked(Vcpu& vc, Irq& irq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(vc.ap_lock, irq.lock) {
+  // Takes it off vc's list, leaving the in-flight count alone (for a move between lists).
+  void UnlinkLocked(Vcpu& vc, Irq& irq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(vc.ap_lock, irq.lock) {
     const uint32_t last = --vc.ap_count;
     if (irq.ap_index != last) {
       Irq* moved = vc.ap_list[last];
@@ -750,6 +795,11 @@ class Vgic {
       SetApIndex(*moved, irq.ap_index);
     }
     irq.vcpu = kNoVcpu;
+  }
+
+  // Takes it off every list: an SPI is no longer in flight.
+  void RemoveLocked(Vcpu& vc, Irq& irq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(vc.ap_lock, irq.lock) {
+    UnlinkLocked(vc, irq);
     if (irq.is_spi()) spis_in_flight_.fetch_sub(1, std::memory_order_acq_rel);
   }
 
@@ -853,11 +903,10 @@ class Vgic {
       platform_.LockIrqsOff(b.ap_lock);
       platform_.LockIrqsOff(moving->lock);
       bool moved = false;
-      bool first_spi = false;
       if (moving->vcpu == static_cast<int32_t>(vcpu) && !moving->on_lr &&
           moving->Oracle(distributor_enabled_.load(std::memory_order_acquire)) == move_to) {
-        RemoveLocked(vc, *moving);
-        first_spi = AddLocked(vcpus_[move_to], move_to, *moving);
+        UnlinkLocked(vc, *moving);  // still in flight: the count never dips to zero
+        AddLocked(vcpus_[move_to], move_to, *moving);
         moved = true;
       }
       platform_.UnlockIrqsOff(moving->lock);
@@ -866,11 +915,7 @@ class Vgic {
       if (moved) {
         // Prune(holder) also runs on other vCPUs' threads (a DIR they trapped): not one writer.
         vc.stats.migrations.fetch_add(1, std::memory_order_relaxed);
-        if (first_spi) {
-          for (uint32_t v = 0; v < options_.num_vcpus; ++v) Kick(v);
-        } else {
-          Kick(static_cast<uint32_t>(move_to));
-        }
+        Kick(static_cast<uint32_t>(move_to));
       }
     }
   }
@@ -898,9 +943,13 @@ class Vgic {
   std::unique_ptr<Vcpu[]> vcpus_;
   std::unique_ptr<Irq[]> spis_;
   std::atomic<bool> distributor_enabled_{true};
-  // SPIs on any AP list (exact: +1 when queued, -1 when removed). While non-zero every vCPU
-  // enters with TDIR, since an SPI can be deactivated on a vCPU other than its holder.
+  // SPIs on any AP list (exact: +1 when queued, -1 when removed), for introspection.
   std::atomic<uint32_t> spis_in_flight_{0};
+  // EnsureSpiDirTrapping's latch: off, broadcasting, established (then every entry sets TDIR).
+  static constexpr int kDirTrappingOff = 0;
+  static constexpr int kDirTrappingBroadcasting = 1;
+  static constexpr int kDirTrappingEstablished = 2;
+  std::atomic<int> spi_dir_trapping_{kDirTrappingOff};
 };
 
 }  // namespace irqvirt::vgic

@@ -113,7 +113,9 @@ void FakeGicV3CpuInterface::DeactivateLr(int n) {
   lr_[n] &= ~kIchLrActiveBit;  // Active -> Invalid, Active+Pending -> Pending
 }
 
-void FakeGicV3CpuInterface::IncrementEoiCount() {
+void FakeGicV3CpuInterface::IncrementEoiCount(uint32_t intid) {
+  // vSGIEOICount: deactivating a virtual SGI does not count (IHI 0069, ICH_HCR_EL2).
+  if (intid < 16 && hcr_.vsgieoicount()) return;
   hcr_.set_eoicount((hcr_.eoicount() + 1) & 0x1f);  // a 5-bit counter that wraps
 }
 
@@ -127,7 +129,7 @@ void FakeGicV3CpuInterface::EndOfInterrupt(int group, uint32_t intid) {
   if (eoi_mode_split()) return;  // EOImode 1: priority drop only
   const int n = FindActiveLr(intid);
   if (n < 0) {
-    IncrementEoiCount();  // would have deactivated an interrupt that is not in an LR
+    IncrementEoiCount(intid);  // would have deactivated an interrupt that is not in an LR
     return;
   }
   const auto v = arm::IchLrVirtual::FromRaw(lr_[n]);
@@ -142,7 +144,7 @@ DirOutcome FakeGicV3CpuInterface::Deactivate(uint32_t intid) {
   if (!eoi_mode_split()) return DirOutcome::kIgnored;
   const int n = FindActiveLr(intid);
   if (n < 0) {
-    IncrementEoiCount();
+    IncrementEoiCount(intid);
   } else {
     DeactivateLr(n);
   }

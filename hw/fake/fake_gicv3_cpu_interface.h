@@ -5,7 +5,8 @@
 //     is enabled in ICH_VMCR, if its priority is below the mask and its group priority above the
 //     running priority; it becomes Active and its active-priority bit is set.
 //   - EOI (ICV_EOIR<g>): priority drop of the highest active priority; with EOImode 0 also
-//     deactivate the matching Active LR, or, when no LR matches, increment ICH_HCR.EOIcount.
+//     deactivate the matching Active LR, or, when no LR matches, increment ICH_HCR.EOIcount
+//     (not for an SGI while ICH_HCR.vSGIEOICount is set).
 //   - DIR (ICV_DIR): trapped when ICH_HCR.TDIR or TC is set; ignored with EOImode 0; otherwise
 //     deactivate the matching LR, or increment EOIcount.
 //   - deactivating an LR with HW = 1 deactivates its pINTID on the physical GIC.
@@ -71,7 +72,7 @@ class FakeGicV3CpuInterface {
   int HighestPendingLr() const;
   int FindActiveLr(uint32_t intid) const;
   void DeactivateLr(int n);
-  void IncrementEoiCount();
+  void IncrementEoiCount(uint32_t intid);
   uint8_t GroupPriority(uint8_t priority) const { return priority & kPriorityMask; }
   bool GroupEnabled(int group) const {
     return group == 0 ? vmcr_.veng0() != 0 : vmcr_.veng1() != 0;

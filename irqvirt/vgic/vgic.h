@@ -10,7 +10,8 @@
 //   backend.Save(state);      vgic.Fold(vcpu, state);   // right after the exit
 //   if the exit was a trapped ICV_DIR_EL1 write: vgic.HandleDirTrap(vcpu, written_value);
 // `state` is the vCPU's own hw::VgicCpuState, kept across iterations (it carries the guest's
-// VMCR and APRs). Flush, Fold and HandleDirTrap of one vCPU are called by that vCPU's run loop
+// VMCR and APRs). Every Flush is followed by exactly one Fold: an entry abandoned after Flush
+// (a signal, a pending request) calls Fold on the state as Flush left it. Flush, Fold and HandleDirTrap of one vCPU are called by that vCPU's run loop
 // only, so they never overlap each other.
 //
 // Overflow, in short: the AP list is never sorted as a whole. Flush makes one pass over the
@@ -71,11 +72,12 @@ struct VgicOptions {
   bool can_trap_dir = true;    // ICH_VTR_EL2.TDS; CPUs without it need the TC-trap emulation
   hw::PhysicalGic* physical_gic = nullptr;  // required once a HW mapping is made
   KickVcpuFn kick = nullptr;
-  // Optional, same context: like `kick`, but returns only once `vcpu` no longer runs guest code
-  // it entered before the call (it has exited, or is not in the guest), as KVM_REQUEST_WAIT
-  // does. Used only when the VM's first SPI goes in flight: every vCPU must then run with TDIR
-  // before anyone can acknowledge that SPI and hand it to another vCPU for a DIR. Without it
-  // that holds only as far as `kick` lands before the guest gets that far.
+  // Optional, same context: like `kick`, but returns only once every later guest entry of
+  // `vcpu` runs with an ICH_HCR_EL2 computed by a Flush that started after the call (the vCPU
+  // has left the guest and will re-flush, or it consumes the kick by re-flushing before it
+  // enters), as a KVM_REQUEST_WAIT request does. Used once per VM, when its first SPI is
+  // configured: every vCPU must run with TDIR before an SPI can be acknowledged on one vCPU and
+  // handed to another for a DIR. Without it that holds as far as `kick` lands in time.
   KickVcpuFn kick_and_wait = nullptr;
   void* kick_context = nullptr;
 };
@@ -175,12 +177,17 @@ class Vgic {
     }
     absl::StatusOr<Irq*> irq = Lookup(vcpu, intid);
     if (!irq.ok()) return irq.status();
-    return Update(**irq, [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
-      i.enabled = c.enabled;
-      i.priority = c.priority;
-      i.group = c.group;
-      i.trigger = c.trigger;
-    });
+    return Update(
+        **irq,
+        [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
+          i.enabled = c.enabled;
+          i.priority = c.priority;
+          i.group = c.group;
+          i.trigger = c.trigger;
+        },
+        [&](const Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
+          return i.trigger == c.trigger ? absl::OkStatus() : RefuseWhileListed(i, "the trigger");
+        });
   }
 
   absl::Status SetEnabled(uint32_t vcpu, uint32_t intid, bool enabled) {
@@ -224,10 +231,15 @@ class Vgic {
     }
     absl::StatusOr<Irq*> irq = Lookup(vcpu, intid);
     if (!irq.ok()) return irq.status();
-    return Update(**irq, [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
-      i.hw = true;
-      i.hwintid = pintid;
-    });
+    return Update(
+        **irq,
+        [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
+          i.hw = true;
+          i.hwintid = pintid;
+        },
+        [](const Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
+          return RefuseWhileListed(i, "the HW mapping");
+        });
   }
 
   // Registers the deactivation notifier of a level-triggered SPI (one per SPI).
@@ -314,7 +326,6 @@ class Vgic {
     vc.vmcr.store(state.vmcr, std::memory_order_relaxed);
     const bool g0 = vmcr.veng0() != 0;
     const bool g1 = vmcr.veng1() != 0;
-    const bool dist = distributor_enabled_.load(std::memory_order_acquire);
     const int max_lrs = options_.num_list_registers;
 
     // Best candidates, kept sorted by key: at most one per LR.
@@ -337,7 +348,7 @@ class Vgic {
     for (uint32_t i = 0; i < vc.ap_count;) {
       Irq& irq = *vc.ap_list[i];
       platform_.LockIrqsOff(irq.lock);
-      const int32_t oracle = irq.Oracle(dist);
+      const int32_t oracle = irq.Oracle(DistributorEnabled());
       if (oracle == kNoVcpu) {
         RemoveLocked(vc, irq);  // moves the last entry into slot i
         platform_.UnlockIrqsOff(irq.lock);
@@ -378,7 +389,7 @@ class Vgic {
     for (int c = 0; c < num_best; ++c) {
       Irq& irq = *best[c].irq;
       platform_.LockIrqsOff(irq.lock);
-      if (irq.Oracle(dist) == static_cast<int32_t>(vcpu)) PopulateLr(vc, irq, state, used++);
+      if (irq.Oracle(DistributorEnabled()) == static_cast<int32_t>(vcpu)) PopulateLr(vc, irq, state, used++);
       platform_.UnlockIrqsOff(irq.lock);
     }
     platform_.UnlockIrqRestore(vc.ap_lock, f);
@@ -424,8 +435,6 @@ class Vgic {
     Vcpu& vc = vcpus_[vcpu];
     vc.vmcr.store(state.vmcr, std::memory_order_relaxed);
     if (hw::arm::IchMisr::FromRaw(state.misr).raw() != 0) Count(vc.stats.maintenance_interrupts);
-    const auto vmcr = hw::arm::IchVmcr::FromRaw(state.vmcr);
-    const bool dist = distributor_enabled_.load(std::memory_order_acquire);
     const auto hcr = hw::arm::IchHcr::FromRaw(state.hcr);
     int eoicount = hcr.lrenpie() ? static_cast<int>(hcr.eoicount()) : 0;
 
@@ -433,7 +442,7 @@ class Vgic {
     const hw::IrqFlags f = platform_.LockIrqSave(vc.ap_lock);
 
     // 1. EOIcount: the guest EOIed (EOImode 0) `eoicount` interrupts that were not in an LR.
-    //    They are the first active ones in list order among those outside the LRs, because
+    //    They are the first active ones by priority among those outside the LRs, because
     //    EOImode 0 completes interrupts in reverse order of activation, i.e. by priority. Done
     //    before the LR fold, while on_lr still marks what was in an LR during the run.
     if (eoicount > 0) {
@@ -443,13 +452,13 @@ class Vgic {
       };
       Candidate chosen[32];
       int num = 0;
-      const bool g0 = vmcr.veng0() != 0;
-      const bool g1 = vmcr.veng1() != 0;
       for (uint32_t i = 0; i < vc.ap_count; ++i) {
         Irq& irq = *vc.ap_list[i];
         platform_.LockIrqsOff(irq.lock);
-        if (!irq.on_lr && irq.active && irq.Oracle(dist) == static_cast<int32_t>(vcpu)) {
-          const uint64_t key = SortKey(irq, g0, g1);
+        if (!irq.on_lr && irq.active && irq.Oracle(DistributorEnabled()) == static_cast<int32_t>(vcpu)) {
+          // Priority order only: EOImode 0 completes in reverse order of activation, whatever
+          // the guest has since done to its group enables.
+          const uint64_t key = SortKey(irq, true, true);
           if (num < eoicount || key < chosen[num - 1].key) {
             int pos = num < eoicount ? num++ : num - 1;
             while (pos > 0 && chosen[pos - 1].key > key) {
@@ -484,7 +493,7 @@ class Vgic {
         irq.deactivate_requested = false;
         if (irq.active) DeactivateOutsideLrs(vc, irq);
       }
-      const int32_t oracle = irq.Oracle(dist);
+      const int32_t oracle = irq.Oracle(DistributorEnabled());
       if (oracle == kNoVcpu) {
         RemoveLocked(vc, irq);
       } else if (oracle != static_cast<int32_t>(vcpu)) {
@@ -691,28 +700,49 @@ class Vgic {
   }
 
   // Changes an interrupt's configuration, then puts it where it now belongs: queued if it just
-  // became deliverable, and its current holder kicked and told to prune otherwise.
-  template <typename Fn>
-  absl::Status Update(Irq& irq, Fn&& change) {
+  // became deliverable; otherwise its holder lets go of it now if it no longer belongs there
+  // (a vCPU asleep in WFI would not), and is kicked. `refuse` is checked under the lock and
+  // may veto the change (in-flight state a change would corrupt).
+  template <typename Fn, typename Refuse>
+  absl::Status Update(Irq& irq, Fn&& change, Refuse&& refuse) {
+    // An SPI's DIR trapping is set up here, on a cold path, so that Inject never waits for it.
+    if (irq.is_spi()) EnsureSpiDirTrapping();
     const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
+    if (absl::Status veto = refuse(irq); !veto.ok()) {
+      platform_.UnlockIrqRestore(irq.lock, f);
+      return veto;
+    }
     change(irq);
     const int32_t holder = irq.vcpu;
     if (holder != kNoVcpu) {
-      vcpus_[holder].needs_prune.store(true, std::memory_order_relaxed);
       platform_.UnlockIrqRestore(irq.lock, f);
+      PruneOne(static_cast<uint32_t>(holder), irq);
       Kick(static_cast<uint32_t>(holder));
       return absl::OkStatus();
     }
     QueueAndUnlock(irq, f);
     return absl::OkStatus();
   }
+  template <typename Fn>
+  absl::Status Update(Irq& irq, Fn&& change) {
+    return Update(irq, change, [](const Irq&) { return absl::OkStatus(); });
+  }
+
+  // Trigger and HW mapping shape what is in flight (the pending latch, the physical active
+  // state): they change only while the interrupt is on no AP list.
+  static absl::Status RefuseWhileListed(const Irq& irq, const char* what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(irq.lock) {
+    if (irq.vcpu == kNoVcpu) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "INTID %u: %s cannot change while it is pending or active (on vCPU %d's AP list)",
+        irq.intid, what, irq.vcpu));
+  }
 
   // Puts `irq` (locked with flags `f`) on the AP list of its oracle if it is on none, and
   // kicks that vCPU. Unlocks irq (gic.md §3.12).
   void QueueAndUnlock(Irq& irq, hw::IrqFlags f) ABSL_UNLOCK_FUNCTION(irq.lock) {
     for (;;) {
-      const bool dist = distributor_enabled_.load(std::memory_order_acquire);
-      const int32_t oracle = irq.Oracle(dist);
+      const int32_t oracle = irq.Oracle(DistributorEnabled());
       if (irq.vcpu != kNoVcpu || oracle == kNoVcpu) {
         // Already listed (an edge again, a line change) or nowhere to go.
         platform_.UnlockIrqRestore(irq.lock, f);
@@ -729,7 +759,7 @@ class Vgic {
       const hw::IrqFlags lf = platform_.LockIrqSave(vc.ap_lock);
       platform_.LockIrqsOff(irq.lock);
       if (irq.vcpu != kNoVcpu ||
-          irq.Oracle(distributor_enabled_.load(std::memory_order_acquire)) != oracle) {
+          irq.Oracle(DistributorEnabled()) != oracle) {
         platform_.UnlockIrqsOff(irq.lock);
         platform_.UnlockIrqRestore(vc.ap_lock, lf);
         if (spi) spis_in_flight_.fetch_sub(1, std::memory_order_acq_rel);
@@ -767,6 +797,11 @@ class Vgic {
   }
 
   // The first-SPI broadcast (see VgicOptions::kick_and_wait).
+  // Read under each interrupt's lock, never cached across a pass: SetDistributorEnabled
+  // stores the flag before it re-queues interrupts under their locks, so every decision made
+  // under a lock after that store sees it.
+  bool DistributorEnabled() const { return distributor_enabled_.load(std::memory_order_seq_cst); }
+
   void KickAll() {
     for (uint32_t v = 0; v < options_.num_vcpus; ++v) {
       if (options_.kick_and_wait != nullptr) {
@@ -836,6 +871,11 @@ class Vgic {
     if (irq.trigger == Trigger::kLevel && s == hw::arm::LrState::kInvalid) {
       irq.pending_latch = false;
     }
+    // A HW level interrupt still Pending: its physical twin is active and will not fire again
+    // until the guest deactivates it, so the line stays asserted here (PopulateLr lowered it).
+    if (irq.hw && irq.trigger == Trigger::kLevel && s == hw::arm::LrState::kPending) {
+      irq.line_level = true;
+    }
     if (irq.trigger == Trigger::kLevel && hw::arm::IchLrSignalsEoi(lr)) {
       vc.batch.Add(irq.notifier, irq.notifier_context, irq.intid);
     }
@@ -856,7 +896,7 @@ class Vgic {
     platform_.LockIrqsOff(irq.lock);
     bool migrate = false;
     if (irq.vcpu == static_cast<int32_t>(vcpu) && !irq.on_lr) {
-      const int32_t oracle = irq.Oracle(distributor_enabled_.load(std::memory_order_acquire));
+      const int32_t oracle = irq.Oracle(DistributorEnabled());
       if (oracle == kNoVcpu) {
         RemoveLocked(vc, irq);
       } else if (oracle != static_cast<int32_t>(vcpu)) {
@@ -872,7 +912,6 @@ class Vgic {
   // tail of that vCPU's list (both list locks in ascending order) and kicks it (gic.md §3.11).
   void Prune(uint32_t vcpu) {
     Vcpu& vc = vcpus_[vcpu];
-    const bool dist = distributor_enabled_.load(std::memory_order_acquire);
     for (;;) {
       int32_t move_to = kNoVcpu;
       Irq* moving = nullptr;
@@ -880,7 +919,7 @@ class Vgic {
       for (uint32_t i = 0; i < vc.ap_count;) {
         Irq& irq = *vc.ap_list[i];
         platform_.LockIrqsOff(irq.lock);
-        const int32_t oracle = irq.on_lr ? static_cast<int32_t>(vcpu) : irq.Oracle(dist);
+        const int32_t oracle = irq.on_lr ? static_cast<int32_t>(vcpu) : irq.Oracle(DistributorEnabled());
         if (oracle == kNoVcpu) {
           RemoveLocked(vc, irq);
           platform_.UnlockIrqsOff(irq.lock);
@@ -904,7 +943,7 @@ class Vgic {
       platform_.LockIrqsOff(moving->lock);
       bool moved = false;
       if (moving->vcpu == static_cast<int32_t>(vcpu) && !moving->on_lr &&
-          moving->Oracle(distributor_enabled_.load(std::memory_order_acquire)) == move_to) {
+          moving->Oracle(DistributorEnabled()) == move_to) {
         UnlinkLocked(vc, *moving);  // still in flight: the count never dips to zero
         AddLocked(vcpus_[move_to], move_to, *moving);
         moved = true;

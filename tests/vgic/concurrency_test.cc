@@ -833,8 +833,8 @@ void RunStress(int num_lrs) {
 TEST(VgicConcurrencyTest, FourListRegistersLoseNothingUnderConcurrency) { RunStress(4); }
 TEST(VgicConcurrencyTest, TwoListRegistersLoseNothingUnderConcurrency) { RunStress(2); }
 
-// The interleaving that once lost a cross-vCPU DIR, made deterministic: the injecting thread is
-// held inside the first-SPI broadcast, just before it kicks vCPU 3 (a host preemption). vCPU 3
+// The interleaving that once lost a cross-vCPU DIR, made deterministic: the configuring thread
+// is held inside the first-SPI broadcast, just before it kicks vCPU 3 (a host preemption). vCPU 3
 // entered while no SPI was in flight (TDIR clear). The SPI must not be visible to any vCPU
 // until every kick has been issued, so vCPU 2 cannot take it yet; once it can, vCPU 3 has been
 // kicked, re-enters with TDIR, and its DIR of vCPU 2's SPI traps and reaches the vGIC.
@@ -866,18 +866,20 @@ TEST(VgicConcurrencyTest, FirstSpiBroadcastLandsBeforeTheSpiCanBeTaken) {
   ASSERT_TRUE(created.ok()) << created.status();
   s.vgic = std::move(*created);
   for (auto& h : s.spi_holder) h.store(-1);
-  ASSERT_TRUE(s.vgic->ConfigureIrq(0, kSpi, {.enabled = true}).ok());
-  ASSERT_TRUE(s.vgic->RouteSpi(kSpi, 2).ok());
   s.platform.BindCurrentThread(0);  // this thread runs vCPUs 2 and 3 (both EOImode 1) in turn
   VcpuRunner v2(s, 2, 4, 1);
   VcpuRunner v3(s, 3, 4, 2);
   v2.Enter();
   v3.Enter();
-  ASSERT_EQ(v3.cpu().hcr().tdir(), 0u) << "no SPI in flight: DIR does not trap";
+  ASSERT_EQ(v3.cpu().hcr().tdir(), 0u) << "no SPI configured yet: DIR does not trap";
 
+  // The VM's first SPI is configured (routed to vCPU 2, which sets up DIR trapping) while its
+  // device has already fired.
+  EXPECT_TRUE(s.vgic->Inject(0, kSpi, true).ok());  // latched; the SPI is not enabled yet
   std::thread device([&] {
     tls_park_before_kicking_vcpu3 = true;
-    EXPECT_TRUE(s.vgic->Inject(0, kSpi, true).ok());
+    EXPECT_TRUE(s.vgic->RouteSpi(kSpi, 2).ok());
+    EXPECT_TRUE(s.vgic->ConfigureIrq(0, kSpi, {.enabled = true}).ok());
   });
   struct ReleaseAndJoin {  // also when an ASSERT below returns early
     ParkedBroadcast& p;
@@ -897,7 +899,7 @@ TEST(VgicConcurrencyTest, FirstSpiBroadcastLandsBeforeTheSpiCanBeTaken) {
   EXPECT_EQ(v2.guest().Acknowledge(1), hw::fake::kSpuriousIntid);
 
   parked.release.store(true);
-  device.join();  // vCPU 3's kick is sent, then the SPI is listed on vCPU 2
+  device.join();  // vCPU 3's kick is sent, then the SPI is enabled and listed on vCPU 2
   EXPECT_TRUE(s.kicked[3].load());
   v2.ServiceExits();
   v3.ServiceExits();

@@ -384,6 +384,59 @@ TEST(VgicScenario, PendingSpiReroutedMovesBeforeTheOldVcpuRuns) {
   ExpectIdle(h, 64);
 }
 
+TEST(VgicScenario, HwLevelInterruptSurvivesAnExitBeforeTheGuestTakesIt) {
+  // The timer fired (its physical twin is active) and sits Pending in an LR when the vCPU exits
+  // for something else: it must still be there at the next entry, or the timer is dead.
+  VgicHarness h({.num_vcpus = 1});
+  constexpr uint32_t kTimer = 27;
+  h.Configure(0, kTimer, Level(0x80));
+  ASSERT_TRUE(h.vgic().MapHw(0, kTimer, kTimer).ok());
+  h.physical().Activate(kTimer);
+  ASSERT_TRUE(h.vgic().Inject(0, kTimer, true).ok());
+  h.Enter(0);
+  h.Exit(0);  // an MMIO exit, say; the guest had interrupts masked
+  h.Enter(0);
+  EXPECT_EQ(h.guest(0).Acknowledge(1), kTimer);
+  h.guest(0).EoiNewest();
+  h.Exit(0);
+  EXPECT_EQ(h.physical().deactivations(kTimer), 1u);
+  ExpectIdle(h, 32);
+}
+
+TEST(VgicScenario, RerouteHandsAPendingSpiOverAtOnce) {
+  // The old vCPU may sleep in WFI and never flush again: RouteSpi moves the entry itself.
+  VgicHarness h({.num_vcpus = 2});
+  for (uint32_t v = 0; v < 2; ++v) {  // both ran (and now wait in WFI): their PMR is known
+    h.Enter(v);
+    h.Exit(v);
+  }
+  h.Configure(0, 46, Edge(0x80));
+  ASSERT_TRUE(h.vgic().Inject(0, 46, true).ok());
+  EXPECT_TRUE(h.vgic().HasPendingIrq(0));
+  ASSERT_TRUE(h.vgic().RouteSpi(46, 1).ok());
+  EXPECT_EQ(h.vgic().Snapshot(0, 46)->on_vcpu_list, 1);
+  EXPECT_FALSE(h.vgic().HasPendingIrq(0));
+  EXPECT_TRUE(h.vgic().HasPendingIrq(1));
+  EXPECT_TRUE(h.vcpu(1).kicked);
+}
+
+TEST(VgicScenario, TriggerAndHwMappingDoNotChangeUnderAnInterruptInFlight) {
+  VgicHarness h({.num_vcpus = 1});
+  h.Configure(0, 47, Edge(0x80));
+  ASSERT_TRUE(h.vgic().Inject(0, 47, true).ok());
+  EXPECT_EQ(h.vgic().ConfigureIrq(0, 47, Level(0x80)).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(h.vgic().MapHw(0, 47, 47).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(h.vgic().ConfigureIrq(0, 47, Edge(0x40)).ok()) << "priority may change";
+  h.Enter(0);
+  EXPECT_EQ(h.guest(0).Acknowledge(1), 47u);
+  h.guest(0).EoiNewest();
+  h.Exit(0);
+  EXPECT_TRUE(h.vgic().ConfigureIrq(0, 47, Level(0x80)).ok()) << "idle again";
+  EXPECT_EQ(h.vgic().Snapshot(0, 47)->trigger, Trigger::kLevel);
+  ExpectIdle(h, 64);
+}
+
 TEST(VgicScenario, BadHostArgumentsAreErrorsAndGuestGarbageIsIgnored) {
   VgicHarness h({.num_vcpus = 2, .num_spis = 64, .eoi_mode_split = true});
   EXPECT_EQ(h.vgic().Inject(0, 96, true).code(), absl::StatusCode::kOutOfRange);

@@ -826,8 +826,7 @@ class Vgic {
     if (irq.ap_index != last) {
       Irq* moved = vc.ap_list[last];
       vc.ap_list[irq.ap_index] = moved;
-      // Only ap_index changes, and only under vc.ap_lock, which every reader of it holds.
-      SetApIndex(*moved, irq.ap_index);
+      moved->ap_index = irq.ap_index;  // under vc.ap_lock, which every reader of it holds
     }
     irq.vcpu = kNoVcpu;
   }
@@ -836,12 +835,6 @@ class Vgic {
   void RemoveLocked(Vcpu& vc, Irq& irq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(vc.ap_lock, irq.lock) {
     UnlinkLocked(vc, irq);
     if (irq.is_spi()) spis_in_flight_.fetch_sub(1, std::memory_order_acq_rel);
-  }
-
-  // ap_index of another interrupt is read and written only with its list's lock held; its own
-  // lock is not needed (and taking it here would invert the order for a second irq lock).
-  static void SetApIndex(Irq& irq, uint32_t index) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    irq.ap_index = index;
   }
 
   // Puts `irq` in LR n (gic.md §3.7 populate_lr): what goes into an LR as Pending is no longer

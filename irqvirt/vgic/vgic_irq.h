@@ -28,9 +28,11 @@ struct VgicIrq {
   mutable SpinLock lock;
   uint32_t intid = 0;
 
-  // Whose AP list holds it (kNoVcpu: on none), and where in that list.
+  // Whose AP list holds it (kNoVcpu: on none), and where in that list. ap_index belongs to the
+  // holding list: read and written only with that list's lock held (a removal moves another
+  // interrupt's slot without its lock), which no annotation on this struct can name.
   int32_t vcpu ABSL_GUARDED_BY(lock) = kNoVcpu;
-  uint32_t ap_index ABSL_GUARDED_BY(lock) = 0;
+  uint32_t ap_index = 0;
   uint32_t ap_seq ABSL_GUARDED_BY(lock) = 0;  // insertion order: the last tie-break of the sort
   // Where it should go: the owner for SGIs/PPIs, the routed vCPU for SPIs (kNoVcpu: unrouted).
   int32_t target ABSL_GUARDED_BY(lock) = kNoVcpu;

@@ -493,12 +493,7 @@ class Vgic {
         irq.deactivate_requested = false;
         if (irq.active) DeactivateOutsideLrs(vc, irq);
       }
-      const int32_t oracle = irq.Oracle(DistributorEnabled());
-      if (oracle == kNoVcpu) {
-        RemoveLocked(vc, irq);
-      } else if (oracle != static_cast<int32_t>(vcpu)) {
-        migrate = true;
-      }
+      migrate |= DropOrNoteMove(vc, vcpu, irq);
       platform_.UnlockIrqsOff(irq.lock);
     }
     if (eoicount > 0) migrate = true;  // pseudo-folded entries: prune them below
@@ -882,20 +877,25 @@ class Vgic {
     FoldLr(vc, irq, pseudo);
   }
 
+  // For an interrupt on vc's list (vc is vcpu's): takes it off if it belongs on no list now;
+  // returns true if it belongs to another vCPU (Prune moves it, with both list locks).
+  bool DropOrNoteMove(Vcpu& vc, uint32_t vcpu, Irq& irq)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(vc.ap_lock, irq.lock) {
+    const int32_t oracle = irq.Oracle(DistributorEnabled());
+    if (oracle == kNoVcpu) {
+      RemoveLocked(vc, irq);
+      return false;
+    }
+    return oracle != static_cast<int32_t>(vcpu);
+  }
+
   // Removes `irq` from `vcpu`'s list if it belongs on none; hands it to Prune if it moves.
   void PruneOne(uint32_t vcpu, Irq& irq) {
     Vcpu& vc = vcpus_[vcpu];
     const hw::IrqFlags f = platform_.LockIrqSave(vc.ap_lock);
     platform_.LockIrqsOff(irq.lock);
-    bool migrate = false;
-    if (irq.vcpu == static_cast<int32_t>(vcpu) && !irq.on_lr) {
-      const int32_t oracle = irq.Oracle(DistributorEnabled());
-      if (oracle == kNoVcpu) {
-        RemoveLocked(vc, irq);
-      } else if (oracle != static_cast<int32_t>(vcpu)) {
-        migrate = true;
-      }
-    }
+    const bool migrate =
+        irq.vcpu == static_cast<int32_t>(vcpu) && !irq.on_lr && DropOrNoteMove(vc, vcpu, irq);
     platform_.UnlockIrqsOff(irq.lock);
     platform_.UnlockIrqRestore(vc.ap_lock, f);
     if (migrate) Prune(vcpu);

@@ -11,8 +11,8 @@
 //   if the exit was a trapped ICV_DIR_EL1 write: vgic.HandleDirTrap(vcpu, written_value);
 // `state` is the vCPU's own hw::VgicCpuState, kept across iterations (it carries the guest's
 // VMCR and APRs). Every Flush is followed by exactly one Fold: an entry abandoned after Flush
-// (a signal, a pending request) calls Fold on the state as Flush left it. Flush, Fold and HandleDirTrap of one vCPU are called by that vCPU's run loop
-// only, so they never overlap each other.
+// (a signal, a pending request) calls Fold on the state as Flush left it. Flush, Fold and
+// HandleDirTrap of one vCPU are called by that vCPU's run loop only, so they never overlap.
 //
 // Overflow, in short: the AP list is never sorted as a whole. Flush makes one pass over the
 // list, counting pending and active interrupts and keeping the best `num_list_registers` by the
@@ -53,6 +53,7 @@
 #include "hw/physical_gic.h"
 #include "hw/platform.h"
 #include "hw/vgic_cpu_state.h"
+#include "irqvirt/vgic/best_by_key.h"
 #include "irqvirt/vgic/list_register.h"
 #include "irqvirt/vgic/notification_batch.h"
 #include "irqvirt/vgic/vgic_irq.h"
@@ -67,7 +68,7 @@ using KickVcpuFn = void (*)(void* context, uint32_t vcpu);
 
 struct VgicOptions {
   uint32_t num_vcpus = 1;
-  uint32_t num_spis = 64;  // a multiple of 32, at most kMaxSpis rounded down (960)
+  uint32_t num_spis = 64;      // a multiple of 32, at most kMaxSpis rounded down (960)
   int num_list_registers = 4;  // from the backend's features (1..16)
   bool can_trap_dir = true;    // ICH_VTR_EL2.TDS; CPUs without it need the TC-trap emulation
   hw::PhysicalGic* physical_gic = nullptr;  // required once a HW mapping is made
@@ -92,9 +93,9 @@ struct IrqConfig {
 // What a hypervisor and its tests can read about one vCPU (relaxed counters).
 struct VgicVcpuStats {
   uint64_t flushes = 0;
-  uint64_t overflowing_flushes = 0;      // more interrupts than LRs
-  uint64_t maintenance_interrupts = 0;   // exits that found ICH_MISR non-zero
-  uint64_t eoicount_deactivations = 0;   // deactivated outside the LRs through EOIcount
+  uint64_t overflowing_flushes = 0;     // more interrupts than LRs
+  uint64_t maintenance_interrupts = 0;  // exits that found ICH_MISR non-zero
+  uint64_t eoicount_deactivations = 0;  // deactivated outside the LRs through EOIcount
   uint64_t dir_traps = 0;
   uint64_t dir_deactivations = 0;        // deactivated outside the LRs through a trapped DIR
   uint64_t cross_vcpu_dir_requests = 0;  // DIR for an interrupt in another vCPU's LR
@@ -111,7 +112,7 @@ struct IrqSnapshot {
 };
 
 template <typename P>
-  requires hw::IrqSafeLocks<P>
+requires hw::IrqSafeLocks<P>
 class Vgic {
  public:
   using SpinLock = typename P::SpinLock;
@@ -193,7 +194,8 @@ class Vgic {
   absl::Status SetEnabled(uint32_t vcpu, uint32_t intid, bool enabled) {
     absl::StatusOr<Irq*> irq = Lookup(vcpu, intid);
     if (!irq.ok()) return irq.status();
-    return Update(**irq, [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) { i.enabled = enabled; });
+    return Update(**irq,
+                  [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) { i.enabled = enabled; });
   }
 
   absl::Status SetPriority(uint32_t vcpu, uint32_t intid, uint8_t priority) {
@@ -207,27 +209,26 @@ class Vgic {
   // then moves (gic.md §3.3).
   absl::Status RouteSpi(uint32_t intid, uint32_t vcpu) {
     if (intid < kFirstSpi || intid >= num_intids()) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "INTID %u is not an SPI of this VM (SPIs are %u..%u)", intid, kFirstSpi,
-          num_intids() - 1));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("INTID %u is not an SPI of this VM (SPIs are %u..%u)", intid, kFirstSpi,
+                          num_intids() - 1));
     }
     if (vcpu >= options_.num_vcpus) return UnknownVcpu(vcpu);
-    return Update(spis_[intid - kFirstSpi],
-                  [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
-                    i.target = static_cast<int32_t>(vcpu);
-                  });
+    return Update(spis_[intid - kFirstSpi], [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
+      i.target = static_cast<int32_t>(vcpu);
+    });
   }
 
   // Backs a virtual interrupt with physical INTID `pintid` (a timer PPI, a passthrough SPI):
   // its LRs carry HW = 1 and the guest's deactivation deactivates the physical interrupt.
   absl::Status MapHw(uint32_t vcpu, uint32_t intid, uint32_t pintid) {
     if (options_.physical_gic == nullptr) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "INTID %u: HW mapping needs VgicOptions::physical_gic", intid));
+      return absl::FailedPreconditionError(
+          absl::StrFormat("INTID %u: HW mapping needs VgicOptions::physical_gic", intid));
     }
     if (pintid < kNumSgis || pintid >= 1020) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "INTID %u: physical INTID %u is not a PPI or SPI", intid, pintid));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("INTID %u: physical INTID %u is not a PPI or SPI", intid, pintid));
     }
     absl::StatusOr<Irq*> irq = Lookup(vcpu, intid);
     if (!irq.ok()) return irq.status();
@@ -245,9 +246,9 @@ class Vgic {
   // Registers the deactivation notifier of a level-triggered SPI (one per SPI).
   absl::Status SetDeactivationNotifier(uint32_t intid, DeactivationNotifier fn, void* context) {
     if (intid < kFirstSpi || intid >= num_intids() || fn == nullptr) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "INTID %u: notifiers are for SPIs %u..%u, with a function", intid, kFirstSpi,
-          num_intids() - 1));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("INTID %u: notifiers are for SPIs %u..%u, with a function", intid,
+                          kFirstSpi, num_intids() - 1));
     }
     Irq& irq = spis_[intid - kFirstSpi];
     const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
@@ -328,13 +329,7 @@ class Vgic {
     const bool g1 = vmcr.veng1() != 0;
     const int max_lrs = options_.num_list_registers;
 
-    // Best candidates, kept sorted by key: at most one per LR.
-    struct Candidate {
-      uint64_t key;
-      Irq* irq;
-    };
-    Candidate best[hw::VgicCpuState::kMaxListRegisters];
-    int num_best = 0;
+    BestByKey<Irq, hw::VgicCpuState::kMaxListRegisters> best(max_lrs);  // one per LR
     int nr_pend = 0;
     int nr_pend_takeable = 0;  // pending in a group the guest has enabled
     int nr_act = 0;
@@ -374,26 +369,21 @@ class Vgic {
       }
       const uint64_t key = SortKey(irq, g0, g1);
       platform_.UnlockIrqsOff(irq.lock);
-      if (num_best == max_lrs && key >= best[num_best - 1].key) continue;
-      int pos = num_best < max_lrs ? num_best++ : num_best - 1;
-      while (pos > 0 && best[pos - 1].key > key) {
-        best[pos] = best[pos - 1];
-        --pos;
-      }
-      best[pos] = {key, &irq};
+      best.Offer(key, &irq);
     }
 
     // Overflow: fill the LRs with the best, in order. The AP list lock keeps every candidate on
     // this list; its state may have changed since the scan (an injection, a reroute), so the
     // oracle is checked again.
-    for (int c = 0; c < num_best; ++c) {
-      Irq& irq = *best[c].irq;
+    for (int c = 0; c < best.size(); ++c) {
+      Irq& irq = best[c];
       platform_.LockIrqsOff(irq.lock);
-      if (irq.Oracle(DistributorEnabled()) == static_cast<int32_t>(vcpu)) PopulateLr(vc, irq, state, used++);
+      if (irq.Oracle(DistributorEnabled()) == static_cast<int32_t>(vcpu)) {
+        PopulateLr(vc, irq, state, used++);
+      }
       platform_.UnlockIrqsOff(irq.lock);
     }
     platform_.UnlockIrqRestore(vc.ap_lock, f);
-    for (int n = used; n < vc.used_lrs; ++n) state.lr[n] = 0;
     vc.used_lrs = used;
     state.used_lrs = used;
 
@@ -446,32 +436,20 @@ class Vgic {
     //    EOImode 0 completes interrupts in reverse order of activation, i.e. by priority. Done
     //    before the LR fold, while on_lr still marks what was in an LR during the run.
     if (eoicount > 0) {
-      struct Candidate {
-        uint64_t key;
-        Irq* irq;
-      };
-      Candidate chosen[32];
-      int num = 0;
+      BestByKey<Irq, 31> chosen(eoicount);  // EOIcount is 5 bits
       for (uint32_t i = 0; i < vc.ap_count; ++i) {
         Irq& irq = *vc.ap_list[i];
         platform_.LockIrqsOff(irq.lock);
-        if (!irq.on_lr && irq.active && irq.Oracle(DistributorEnabled()) == static_cast<int32_t>(vcpu)) {
+        if (!irq.on_lr && irq.active &&
+            irq.Oracle(DistributorEnabled()) == static_cast<int32_t>(vcpu)) {
           // Priority order only: EOImode 0 completes in reverse order of activation, whatever
           // the guest has since done to its group enables.
-          const uint64_t key = SortKey(irq, true, true);
-          if (num < eoicount || key < chosen[num - 1].key) {
-            int pos = num < eoicount ? num++ : num - 1;
-            while (pos > 0 && chosen[pos - 1].key > key) {
-              chosen[pos] = chosen[pos - 1];
-              --pos;
-            }
-            chosen[pos] = {key, &irq};
-          }
+          chosen.Offer(SortKey(irq, true, true), &irq);
         }
         platform_.UnlockIrqsOff(irq.lock);
       }
-      for (int c = 0; c < num; ++c) {
-        Irq& irq = *chosen[c].irq;
+      for (int c = 0; c < chosen.size(); ++c) {
+        Irq& irq = chosen[c];
         platform_.LockIrqsOff(irq.lock);
         if (irq.active && !irq.on_lr) {
           DeactivateOutsideLrs(vc, irq);
@@ -562,8 +540,8 @@ class Vgic {
     for (uint32_t i = 0; i < vc.ap_count && !found; ++i) {
       Irq& irq = *vc.ap_list[i];
       platform_.LockIrqsOff(irq.lock);
-      found = irq.Oracle(true) == static_cast<int32_t>(vcpu) && irq.IsPending() &&
-              !irq.active && irq.priority < vmcr.vpmr();
+      found = irq.Oracle(true) == static_cast<int32_t>(vcpu) && irq.IsPending() && !irq.active &&
+              irq.priority < vmcr.vpmr();
       platform_.UnlockIrqsOff(irq.lock);
     }
     platform_.UnlockIrqRestore(vc.ap_lock, f);
@@ -577,9 +555,8 @@ class Vgic {
     if (!found.ok()) return found.status();
     Irq& irq = **found;
     const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
-    IrqSnapshot s{irq.vcpu,     irq.target,   irq.pending_latch, irq.line_level,
-                  irq.active,   irq.enabled,  irq.on_lr,         irq.hw,
-                  irq.priority, irq.group,    irq.trigger};
+    IrqSnapshot s{irq.vcpu,  irq.target, irq.pending_latch, irq.line_level, irq.active, irq.enabled,
+                  irq.on_lr, irq.hw,     irq.priority,      irq.group,      irq.trigger};
     platform_.UnlockIrqRestore(irq.lock, f);
     return s;
   }
@@ -687,9 +664,9 @@ class Vgic {
       return &vcpus_[vcpu].private_irqs[intid];
     }
     if (intid >= num_intids()) {
-      return absl::OutOfRangeError(absl::StrFormat(
-          "INTID %u does not exist: this VM has SGIs/PPIs 0..31 and SPIs 32..%u", intid,
-          num_intids() - 1));
+      return absl::OutOfRangeError(
+          absl::StrFormat("INTID %u does not exist: this VM has SGIs/PPIs 0..31 and SPIs 32..%u",
+                          intid, num_intids() - 1));
     }
     return &spis_[intid - kFirstSpi];
   }
@@ -753,8 +730,7 @@ class Vgic {
       Vcpu& vc = vcpus_[oracle];
       const hw::IrqFlags lf = platform_.LockIrqSave(vc.ap_lock);
       platform_.LockIrqsOff(irq.lock);
-      if (irq.vcpu != kNoVcpu ||
-          irq.Oracle(DistributorEnabled()) != oracle) {
+      if (irq.vcpu != kNoVcpu || irq.Oracle(DistributorEnabled()) != oracle) {
         platform_.UnlockIrqsOff(irq.lock);
         platform_.UnlockIrqRestore(vc.ap_lock, lf);
         if (spi) spis_in_flight_.fetch_sub(1, std::memory_order_acq_rel);
@@ -808,7 +784,8 @@ class Vgic {
   }
 
   // Appends to vc's list. An SPI must already be counted in spis_in_flight_.
-  void AddLocked(Vcpu& vc, int32_t v, Irq& irq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(vc.ap_lock, irq.lock) {
+  void AddLocked(Vcpu& vc, int32_t v, Irq& irq)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(vc.ap_lock, irq.lock) {
     irq.ap_index = vc.ap_count;
     irq.ap_seq = vc.next_seq++;
     vc.ap_list[vc.ap_count++] = &irq;
@@ -912,7 +889,8 @@ class Vgic {
       for (uint32_t i = 0; i < vc.ap_count;) {
         Irq& irq = *vc.ap_list[i];
         platform_.LockIrqsOff(irq.lock);
-        const int32_t oracle = irq.on_lr ? static_cast<int32_t>(vcpu) : irq.Oracle(DistributorEnabled());
+        const int32_t oracle =
+            irq.on_lr ? static_cast<int32_t>(vcpu) : irq.Oracle(DistributorEnabled());
         if (oracle == kNoVcpu) {
           RemoveLocked(vc, irq);
           platform_.UnlockIrqsOff(irq.lock);

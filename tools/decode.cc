@@ -12,6 +12,7 @@
 #include "hw/amd/irte32.h"
 #include "hw/amd/irte_ga.h"
 #include "hw/arm/gicv3_regs.h"
+#include "hw/arm/gicv5_regs.h"
 #include "hw/intel/pi_desc.h"
 #include "hw/reg/format.h"
 #include "hw/x86/ioapic_regs.h"
@@ -33,6 +34,12 @@ constexpr std::string_view kUsage =
     "  ich-misr V           GICv3 ICH_MISR_EL2\n"
     "  ich-vmcr V           GICv3 ICH_VMCR_EL2\n"
     "  ich-vtr V            GICv3 ICH_VTR_EL2, with the LR and APR counts\n"
+    "  gicv5-intid V        GICv5 interrupt ID (32-bit; TYPE 1 PPI, 2 LPI, 3 SPI)\n"
+    "  icc-icsr V           GICv5 ICC_ICSR_EL1 (GIC CDRCFG / VDRCFG result)\n"
+    "  ich-contextr V       GICv5 ICH_CONTEXTR_EL2\n"
+    "  ich-vmcr-v5 V        GICv5 (FEAT_GCIE) view of ICH_VMCR_EL2\n"
+    "  gic-vdpend V         GICv5 GIC VDPEND operand\n"
+    "  gic-vdrcfg V         GICv5 GIC VDRCFG operand\n"
     "hex words may carry a 0x prefix.\n";
 
 std::optional<uint64_t> ParseHex(std::string_view s) {
@@ -143,6 +150,33 @@ DecodeResult Decode(const std::vector<std::string>& args) {
             Describe(v) + fmt::format("list_registers={} apr_registers={}\n",
                                       v.num_list_registers(), v.num_apr_registers()),
             ""};
+  }
+  if (kind == "gicv5-intid") {
+    if (!expect(1) || !fits32(words[0])) return Usage("gicv5-intid takes one 32-bit word");
+    return {0, Describe(hw::arm::Gicv5Intid::FromRaw(static_cast<uint32_t>(words[0]))), ""};
+  }
+  if (kind == "icc-icsr") {
+    if (!expect(1)) return Usage("icc-icsr takes one 64-bit word");
+    const auto icsr = hw::arm::IccIcsr::FromRaw(words[0]);
+    std::string out = Describe(icsr);
+    if (icsr.f()) out += "note: F is set: the query was invalid, the other fields mean nothing\n";
+    return {0, out, ""};
+  }
+  if (kind == "ich-contextr") {
+    if (!expect(1)) return Usage("ich-contextr takes one 64-bit word");
+    return {0, Describe(hw::arm::IchContextr::FromRaw(words[0])), ""};
+  }
+  if (kind == "ich-vmcr-v5") {
+    if (!expect(1)) return Usage("ich-vmcr-v5 takes one 64-bit word");
+    return {0, Describe(hw::arm::IchVmcrV5::FromRaw(words[0])), ""};
+  }
+  if (kind == "gic-vdpend") {
+    if (!expect(1)) return Usage("gic-vdpend takes one 64-bit word");
+    return {0, Describe(hw::arm::GicVdpendOperand::FromRaw(words[0])), ""};
+  }
+  if (kind == "gic-vdrcfg") {
+    if (!expect(1)) return Usage("gic-vdrcfg takes one 64-bit word");
+    return {0, Describe(hw::arm::GicVdrcfgOperand::FromRaw(words[0])), ""};
   }
   return Usage(fmt::format("unknown kind '{}'", kind));
 }

@@ -23,6 +23,30 @@ for kind in ich-hcr ich-misr ich-vmcr; do
   $bin $kind >/dev/null 2>&1; rc=$?
   [ "$rc" -eq 2 ] || { echo "$kind without a word exited $rc, want 2"; fail=1; }
 done
+# GICv5 kinds (values worked out in tests/hw/gicv5_registers_test.cc).
+out=$($bin gicv5-intid 0x60000025) || { echo "gicv5-intid exited $?"; fail=1; }
+[[ "$out" == "Gicv5Intid{id=0x25 type=0x3}" ]] || { echo "gicv5-intid: $out"; fail=1; }
+$bin gicv5-intid 0x100000000 >/dev/null 2>&1; rc=$?
+[ "$rc" -eq 2 ] || { echo "gicv5-intid wider than 32 bits exited $rc, want 2"; fail=1; }
+out=$($bin icc-icsr 0x000012340000f834) || { echo "icc-icsr exited $?"; fail=1; }
+[[ "$out" == "IccIcsr{f=0 enabled=0 pending=1 irm=0 active=1 hm=1 priority=0x1f iaffid=0x1234}" ]] ||
+  { echo "icc-icsr: $out"; fail=1; }
+out=$($bin ich-contextr 0x9800000300000005) || { echo "ich-contextr exited $?"; fail=1; }
+[[ "$out" == "IchContextr{vm=0x5 vpe=0x3 dbpm=0x10 db=1 irichppidis=0 f=0 v=1}" ]] ||
+  { echo "ich-contextr: $out"; fail=1; }
+out=$($bin ich-vmcr-v5 0xc0000001) || { echo "ich-vmcr-v5 exited $?"; fail=1; }
+[[ "$out" == "IchVmcrV5{en=1 vpmr=0x18}" ]] || { echo "ich-vmcr-v5: $out"; fail=1; }
+out=$($bin gic-vdpend 0x8000000560000025) || { echo "gic-vdpend exited $?"; fail=1; }
+[[ "$out" == "GicVdpendOperand{id=0x25 type=0x3 vm=0x5 pending=1}" ]] ||
+  { echo "gic-vdpend: $out"; fail=1; }
+out=$($bin gic-vdrcfg 0x8000000560000025) || { echo "gic-vdrcfg exited $?"; fail=1; }
+[[ "$out" == *"rsvd[63:48]=0x8000!"*"warning: non-zero reserved bits"* ]] ||
+  { echo "gic-vdrcfg: $out"; fail=1; }
+for kind in gicv5-intid icc-icsr ich-contextr ich-vmcr-v5 gic-vdpend gic-vdrcfg; do
+  $bin $kind 0x1 >/dev/null || { echo "$kind exited $?"; fail=1; }
+  $bin $kind >/dev/null 2>&1; rc=$?
+  [ "$rc" -eq 2 ] || { echo "$kind without a word exited $rc, want 2"; fail=1; }
+done
 err=$($bin 2>&1 >/dev/null)
 [[ "$err" == *"usage: decode"* ]] || { echo "no usage on stderr: $err"; fail=1; }
 exit $fail

@@ -88,6 +88,44 @@ TEST(Decode, IchVtrPrintsCounts) {
             "pri_bits=0x6}\nlist_registers=16 apr_registers=4\n");
 }
 
+// GICv5 values worked out by hand in tests/hw/gicv5_registers_test.cc.
+TEST(Decode, Gicv5Kinds) {
+  // SPI 37: TYPE 3 << 29 | 0x25.
+  const DecodeResult intid = Decode({"gicv5-intid", "0x60000025"});
+  EXPECT_EQ(intid.exit_code, 0);
+  EXPECT_EQ(intid.out, "Gicv5Intid{id=0x25 type=0x3}\n");
+  EXPECT_EQ(intid.err, "");
+  // Bit 24 lies in the reserved range 28:24.
+  EXPECT_EQ(Decode({"gicv5-intid", "61000025"}).out,
+            "Gicv5Intid{id=0x25 rsvd[28:24]=0x1! type=0x3}\n"
+            "warning: non-zero reserved bits (marked !)\n");
+  // Pending | Active | HM, priority 0x1f (15:11), IAFFID 0x1234 (47:32).
+  EXPECT_EQ(Decode({"icc-icsr", "0x000012340000f834"}).out,
+            "IccIcsr{f=0 enabled=0 pending=1 irm=0 active=1 hm=1 priority=0x1f iaffid=0x1234}\n");
+  // F alone: the query was invalid.
+  EXPECT_EQ(Decode({"icc-icsr", "1"}).out,
+            "IccIcsr{f=1 enabled=0 pending=0 irm=0 active=0 hm=0 priority=0x0 iaffid=0x0}\n"
+            "note: F is set: the query was invalid, the other fields mean nothing\n");
+  // V | DB | DBPM 0x10 (59:55) | VPE 3 (47:32) | VM 5.
+  EXPECT_EQ(Decode({"ich-contextr", "0x9800000300000005"}).out,
+            "IchContextr{vm=0x5 vpe=0x3 dbpm=0x10 db=1 irichppidis=0 f=0 v=1}\n");
+  // VPMR 0x18 (31:27) | EN.
+  EXPECT_EQ(Decode({"ich-vmcr-v5", "0xc0000001"}).out, "IchVmcrV5{en=1 vpmr=0x18}\n");
+  // A GICv3 VMCR read through the GICv5 view: bits 26:1 are RES0 there.
+  EXPECT_EQ(Decode({"ich-vmcr-v5", "0xf04c020a"}).out,
+            "IchVmcrV5{en=0 rsvd[26:1]=0x260105! vpmr=0x1e}\n"
+            "warning: non-zero reserved bits (marked !)\n");
+  // SPI 37 of VM 5, set pending (bit 63).
+  EXPECT_EQ(Decode({"gic-vdpend", "0x8000000560000025"}).out,
+            "GicVdpendOperand{id=0x25 type=0x3 vm=0x5 pending=1}\n");
+  EXPECT_EQ(Decode({"gic-vdrcfg", "0x0000000560000025"}).out,
+            "GicVdrcfgOperand{id=0x25 type=0x3 vm=0x5}\n");
+  // VDRCFG has no PENDING bit: bit 63 is bit 15 of its RES0 range 63:48.
+  EXPECT_EQ(Decode({"gic-vdrcfg", "0x8000000560000025"}).out,
+            "GicVdrcfgOperand{id=0x25 type=0x3 vm=0x5 rsvd[63:48]=0x8000!}\n"
+            "warning: non-zero reserved bits (marked !)\n");
+}
+
 TEST(Decode, BadInputExitsTwoWithUsage) {
   for (const auto& args : std::vector<std::vector<std::string>>{
            {},
@@ -110,6 +148,20 @@ TEST(Decode, BadInputExitsTwoWithUsage) {
            {"ich-vtr"},
            {"ich-vtr", "1", "2"},
            {"ich-lr", "0xg"},
+           {"gicv5-intid"},
+           {"gicv5-intid", "1", "2"},
+           {"gicv5-intid", "100000000"},  // wider than 32 bits
+           {"icc-icsr"},
+           {"icc-icsr", "1", "2"},
+           {"ich-contextr"},
+           {"ich-contextr", "1", "2"},
+           {"ich-vmcr-v5"},
+           {"ich-vmcr-v5", "1", "2"},
+           {"gic-vdpend"},
+           {"gic-vdpend", "1", "2"},
+           {"gic-vdrcfg"},
+           {"gic-vdrcfg", "1", "2"},
+           {"gic-vdrcfg", "0xzz"},
        }) {
     const DecodeResult r = Decode(args);
     EXPECT_EQ(r.exit_code, 2) << (args.empty() ? "(no args)" : args[0]);
@@ -121,9 +173,14 @@ TEST(Decode, BadInputExitsTwoWithUsage) {
   EXPECT_NE(Decode({"ich-lr", "1", "2"}).err.find("ich-lr takes one 64-bit word"),
             std::string::npos);
   EXPECT_NE(Decode({"ich-vtr"}).err.find("ich-vtr takes one 64-bit word"), std::string::npos);
-  // The usage text lists the GICv3 kinds.
+  EXPECT_NE(Decode({"gicv5-intid", "100000000"}).err.find("gicv5-intid takes one 32-bit word"),
+            std::string::npos);
+  EXPECT_NE(Decode({"gic-vdpend"}).err.find("gic-vdpend takes one 64-bit word"), std::string::npos);
+  // The usage text lists the GICv3 and GICv5 kinds.
   const std::string usage = Decode({}).err;
-  for (const char* kind : {"ich-lr V", "ich-hcr V", "ich-misr V", "ich-vmcr V", "ich-vtr V"}) {
+  for (const char* kind :
+       {"ich-lr V", "ich-hcr V", "ich-misr V", "ich-vmcr V", "ich-vtr V", "gicv5-intid V",
+        "icc-icsr V", "ich-contextr V", "ich-vmcr-v5 V", "gic-vdpend V", "gic-vdrcfg V"}) {
     EXPECT_NE(usage.find(kind), std::string::npos) << kind;
   }
 }

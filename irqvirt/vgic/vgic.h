@@ -43,7 +43,6 @@
 #include <cstdint>
 #include <memory>
 #include <new>
-#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -54,6 +53,7 @@
 #include "hw/platform.h"
 #include "hw/vgic_cpu_state.h"
 #include "irqvirt/vgic/best_by_key.h"
+#include "irqvirt/vgic/dispatch_epoch.h"
 #include "irqvirt/vgic/list_register.h"
 #include "irqvirt/vgic/notification_batch.h"
 #include "irqvirt/vgic/vgic_irq.h"
@@ -280,13 +280,7 @@ class Vgic {
     }
     // A vCPU that collected the old notifier is inside a dispatch window (odd epoch): wait for
     // it to close. One that opens a window now reads the cleared notifier.
-    for (uint32_t v = 0; v < options_.num_vcpus; ++v) {
-      const uint32_t e = vcpus_[v].dispatch_epoch.load(std::memory_order_acquire);
-      if ((e & 1) == 0) continue;
-      while (vcpus_[v].dispatch_epoch.load(std::memory_order_acquire) == e) {
-        std::this_thread::yield();
-      }
-    }
+    for (uint32_t v = 0; v < options_.num_vcpus; ++v) vcpus_[v].dispatch.WaitForOpenWindow();
     return absl::OkStatus();
   }
 
@@ -617,7 +611,7 @@ class Vgic {
 
     std::atomic<uint64_t> vmcr{0};  // as of the last flush/fold, for HasPendingIrq and DIR
     std::atomic<bool> needs_prune{false};
-    std::atomic<uint32_t> dispatch_epoch{0};  // odd while notifiers are collected/called
+    DispatchEpoch dispatch;  // open while notifiers are collected/called
     AtomicStats stats;
   };
 
@@ -934,14 +928,10 @@ class Vgic {
   // collected under the interrupt's lock after it, so a remover that clears one under the same
   // lock afterwards sees the odd epoch through that lock. Closing is a release, so a remover
   // that sees the even epoch sees every call finished.
-  void OpenDispatchWindow(Vcpu& vc) {
-    vc.dispatch_epoch.store(vc.dispatch_epoch.load(std::memory_order_relaxed) + 1,
-                            std::memory_order_relaxed);
-  }
+  void OpenDispatchWindow(Vcpu& vc) { vc.dispatch.Open(); }
   void CloseDispatchWindowAndNotify(Vcpu& vc) {
     vc.batch.Dispatch();
-    vc.dispatch_epoch.store(vc.dispatch_epoch.load(std::memory_order_relaxed) + 1,
-                            std::memory_order_release);
+    vc.dispatch.Close();
   }
 
   void Kick(uint32_t vcpu) {

@@ -10,6 +10,7 @@
 #include "hw/arm/gicv3_regs.h"
 #include "hw/arm/sysreg.h"
 #include "hw/reg/format.h"
+#include "tests/hw/expect_encoding.h"
 
 namespace hw::arm {
 namespace {
@@ -332,13 +333,7 @@ TEST(IchLrBitmap, OneBitPerLr) {
 
 // --- Encodings (gic.md §1.1) ---
 
-void ExpectEncoding(SysRegEncoding e, int op0, int op1, int crn, int crm, int op2) {
-  EXPECT_EQ(e.op0, op0);
-  EXPECT_EQ(e.op1, op1);
-  EXPECT_EQ(e.crn, crn);
-  EXPECT_EQ(e.crm, crm);
-  EXPECT_EQ(e.op2, op2);
-}
+using testing::ExpectEncoding;
 
 TEST(IchEncodings, TuplesMatchGicMd) {
   ExpectEncoding(kIchHcrEl2, 3, 4, 12, 11, 0);

@@ -15,6 +15,7 @@
 #include "hw/arm/gicv5_regs.h"
 #include "hw/arm/sysreg.h"
 #include "hw/reg/format.h"
+#include "tests/hw/expect_encoding.h"
 
 namespace hw::arm {
 namespace {
@@ -393,13 +394,7 @@ TEST(PpiHelpersDeathTest, WidePriorityIsCaughtInDebug) {
 
 // --- Encodings ---
 
-void ExpectEncoding(SysRegEncoding e, int op0, int op1, int crn, int crm, int op2) {
-  EXPECT_EQ(e.op0, op0);
-  EXPECT_EQ(e.op1, op1);
-  EXPECT_EQ(e.crn, crn);
-  EXPECT_EQ(e.crm, crm);
-  EXPECT_EQ(e.op2, op2);
-}
+using testing::ExpectEncoding;
 
 TEST(Gicv5Encodings, Tuples) {
   ExpectEncoding(kGicVdpend, 1, 4, 12, 1, 4);

@@ -24,8 +24,11 @@
 namespace hw::arm {
 
 // --- GIC system instructions (SYS op0=1) and registers (gic.md §4.2) ---
-inline constexpr SysRegEncoding kGicVdpend{1, 4, 12, 1, 4};        // GIC VDPEND, Xt
-inline constexpr SysRegEncoding kGicVdrcfg{1, 4, 12, 1, 5};        // GIC VDRCFG, Xt
+inline constexpr SysRegEncoding kGicVdpend{1, 4, 12, 1, 4};  // GIC VDPEND, Xt
+inline constexpr SysRegEncoding kGicVdrcfg{1, 4, 12, 1, 5};  // GIC VDRCFG, Xt
+// GSB SYS: completes earlier GIC instructions' effects, which otherwise complete only "in finite
+// time" (rule R_XCLJC, as Linux irq-gic-v5.c cites it; encoding from the armreg header's GSB_SYS).
+inline constexpr SysRegEncoding kGsbSys{1, 0, 12, 0, 0};
 inline constexpr SysRegEncoding kIccIcsrEl1{3, 0, 12, 10, 4};      // ICC_ICSR_EL1
 inline constexpr SysRegEncoding kIccHppirEl1{3, 0, 12, 10, 3};     // ICC_HPPIR_EL1
 inline constexpr SysRegEncoding kIchContextrEl2{3, 4, 12, 11, 6};  // ICH_CONTEXTR_EL2

@@ -15,7 +15,8 @@
 namespace hw::arm {
 
 // Executes a GIC system instruction (op0 = 1) with operand Xt, and reads a system register.
-// Issue must order the instruction before a later Read (the ISB the architecture requires).
+// Issue must order the instruction before a later Read (the ISB the architecture requires);
+// completion of a VDPEND is the GSB SYS the backend issues after it.
 template <typename A>
 concept GicSysInstructionAccessor = requires(A& a, SysRegEncoding e, uint64_t v) {
   { a.Issue(e, v) } -> std::same_as<void>;
@@ -32,9 +33,7 @@ class Gicv5VirtualSpisBackend final : public hw::Gicv5VirtualSpis {
   uint64_t QuerySpi(uint16_t vm, uint32_t id) override {
     if (id > kGicv5MaxId) return IccIcsr().set_f(1).raw();
     GicVdrcfgOperand op;
-    op.set_id(id)
-        .set_type(static_cast<uint64_t>(Gicv5IntidType::kSpi))
-        .set_vm(vm);
+    op.set_id(id).set_type(static_cast<uint64_t>(Gicv5IntidType::kSpi)).set_vm(vm);
     accessor_.Issue(kGicVdrcfg, op.raw());
     return accessor_.Read(kIccIcsrEl1);
   }
@@ -47,6 +46,9 @@ class Gicv5VirtualSpisBackend final : public hw::Gicv5VirtualSpis {
         .set_vm(vm)
         .set_pending(pending ? 1 : 0);
     accessor_.Issue(kGicVdpend, op.raw());
+    // Without the barrier the new pending state may not be visible yet to a VDRCFG from another
+    // PE (the fold), which could then drop the SPI from tracking while the IRS pends it.
+    accessor_.Issue(kGsbSys, 0);
   }
 
  private:
@@ -54,8 +56,9 @@ class Gicv5VirtualSpisBackend final : public hw::Gicv5VirtualSpis {
 };
 
 #if defined(__aarch64__)
-// The real accessor: `sys #1, C12, C1, #op2, Xt` for the two instructions, then ISB; `mrs` for
-// ICC_ICSR_EL1. Only the encodings the backend uses are cases.
+// The real accessor: `sys #4, C12, C1, #op2, Xt` for VDPEND/VDRCFG and `sys #0, C12, C0, #0`
+// for GSB SYS, each followed by ISB; `mrs` for ICC_ICSR_EL1. Only the encodings the backend
+// uses are cases.
 class Aarch64GicSysInstructions {
  public:
   void Issue(SysRegEncoding e, uint64_t v) {
@@ -63,6 +66,8 @@ class Aarch64GicSysInstructions {
       asm volatile("sys #4, C12, C1, #4, %0" : : "r"(v) : "memory");
     } else if (e == kGicVdrcfg) {
       asm volatile("sys #4, C12, C1, #5, %0" : : "r"(v) : "memory");
+    } else if (e == kGsbSys) {
+      asm volatile("sys #0, C12, C0, #0" ::: "memory");
     }
     asm volatile("isb" ::: "memory");
   }

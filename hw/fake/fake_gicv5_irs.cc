@@ -13,6 +13,14 @@ struct IcsrSlot {
 };
 thread_local IcsrSlot tls_icsr;
 
+// One PE's VDPEND that has been issued but has not completed yet (until a GSB SYS, or until the
+// same PE's next VDPEND pushes it out: effects complete "in finite time").
+struct VdpendSlot {
+  uint64_t irs = 0;  // instance_id_ of the fake; 0 = none in flight
+  uint64_t operand = 0;
+};
+thread_local VdpendSlot tls_vdpend;
+
 std::atomic<uint64_t> next_instance_id{1};
 
 constexpr uint64_t kSpiType = static_cast<uint64_t>(arm::Gicv5IntidType::kSpi);
@@ -46,6 +54,8 @@ void FakeGicv5Irs::Issue(arm::SysRegEncoding e, uint64_t operand) {
   } else if (e == arm::kGicVdrcfg) {
     vdrcfg_count_.fetch_add(1, std::memory_order_relaxed);
     Vdrcfg(operand);
+  } else if (e == arm::kGsbSys) {
+    CompleteVdpend();
   } else {
     invalid_operands_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -53,14 +63,27 @@ void FakeGicv5Irs::Issue(arm::SysRegEncoding e, uint64_t operand) {
 
 void FakeGicv5Irs::Vdpend(uint64_t operand) {
   const auto op = arm::GicVdpendOperand::FromRaw(operand);
-  const auto vm = static_cast<uint16_t>(op.vm());
-  const auto id = static_cast<uint32_t>(op.id());
-  if (op.has_reserved_bits_set() || op.type() != kSpiType || !Exists(vm, id)) {
-    invalid_operands_.fetch_add(1, std::memory_order_relaxed);
+  if (op.has_reserved_bits_set() || op.type() != kSpiType ||
+      !Exists(static_cast<uint16_t>(op.vm()), static_cast<uint32_t>(op.id()))) {
+    invalid_operands_.fetch_add(1, std::memory_order_relaxed);  // refused at issue
     return;
   }
+  CompleteVdpend();  // the previous one lands now at the latest
+  tls_vdpend = VdpendSlot{instance_id_, operand};
+}
+
+void FakeGicv5Irs::CompleteVdpend() {
+  const VdpendSlot slot = tls_vdpend;
+  if (slot.irs != instance_id_) return;
+  tls_vdpend = VdpendSlot{};
+  ApplyVdpend(slot.operand);
+}
+
+void FakeGicv5Irs::ApplyVdpend(uint64_t operand) {  // validated at issue
+  const auto op = arm::GicVdpendOperand::FromRaw(operand);
   std::lock_guard<std::mutex> lock(mu_);
-  spis_[SpiIndex(vm, id)].pending = op.pending() != 0;
+  spis_[SpiIndex(static_cast<uint16_t>(op.vm()), static_cast<uint32_t>(op.id()))].pending =
+      op.pending() != 0;
 }
 
 void FakeGicv5Irs::Vdrcfg(uint64_t operand) {

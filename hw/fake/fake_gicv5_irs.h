@@ -4,8 +4,10 @@
 // ICC_ICSR_EL1 (§4.2: F = invalid query; Enabled, Pending, Active, HM 1 = level, 5-bit Priority,
 // IAFFID; IRM is always 0 here); GIC VDPEND sets or clears its pending state (§4.5); SPI TYPE = 3
 // (§4.1). The operand layouts are hw/arm/gicv5_regs.h's.
-// The fake's own model, in the hardware's order: VDPEND takes effect at once and VDRCFG reads the
-// live state at the moment of the query (nothing cached); a thread is a PE, so each thread has its
+// The fake's own model, in the hardware's order: a VDPEND completes only at the issuing PE's next
+// GSB SYS (or its next VDPEND; effects of GIC instructions complete "in finite time", rule
+// R_XCLJC), so a query before that, from any PE, still sees the old state; VDRCFG reads the live
+// state at the moment of the query (nothing cached); a thread is a PE, so each thread has its
 // own ICC_ICSR_EL1 per fake; acknowledge takes the lowest priority value, then the lowest ID; a
 // vPE's active priorities are a 32-bit bitmap. Thread-safe; nothing allocates after construction.
 #ifndef IRQVIRT_HW_FAKE_FAKE_GICV5_IRS_H_
@@ -32,9 +34,10 @@ class FakeGicv5Irs {
   FakeGicv5Irs& operator=(const FakeGicv5Irs&) = delete;
 
   // --- the hypervisor's instructions (hw::arm::GicSysInstructionAccessor) ---
-  // kGicVdpend and kGicVdrcfg. An operand with a VM or ID out of range, TYPE != SPI or non-zero
-  // reserved bits is counted in invalid_operands(); VDPEND then does nothing and VDRCFG latches
-  // F = 1 (all else 0). Other encodings are counted there too and do nothing.
+  // kGicVdpend, kGicVdrcfg and kGsbSys (completes this thread's VDPEND). An operand with a VM or ID
+  // out of range, TYPE != SPI or non-zero reserved bits is counted in invalid_operands(); VDPEND
+  // then does nothing and VDRCFG latches F = 1 (all else 0). Other encodings are counted there too
+  // and do nothing.
   void Issue(arm::SysRegEncoding e, uint64_t operand);
   // kIccIcsrEl1: the calling thread's last VDRCFG result on this fake (F = 1 if it issued none).
   // Other encodings return 0 and are counted in invalid_operands().
@@ -98,6 +101,8 @@ class FakeGicv5Irs {
   static size_t VpeIndex(uint16_t vm, uint16_t vpe) { return size_t{vm} * kVpesPerVm + vpe; }
   uint64_t Icsr(const Spi& spi) const;
   void Vdpend(uint64_t operand);
+  void CompleteVdpend();
+  void ApplyVdpend(uint64_t operand);
   void Vdrcfg(uint64_t operand);
 
   const int num_vms_;

@@ -59,6 +59,31 @@ TEST_F(FakeGicv5IrsTest, VdpendSetAndClearAreVisibleInQuerySpi) {
   EXPECT_EQ(irs_.invalid_operands(), 0u);
 }
 
+// The hardware completes a GIC instruction's effects only "in finite time" (R_XCLJC): a raw
+// VDPEND is not visible to a query until the issuing PE's GSB SYS (or its next VDPEND), which
+// is why the backend issues GSB SYS after every VDPEND.
+TEST_F(FakeGicv5IrsTest, VdpendCompletesOnlyAtGsbSys) {
+  const uint64_t set7 =
+      arm::GicVdpendOperand().set_id(7).set_type(kSpiType).set_vm(1).set_pending(1).raw();
+  irs_.Issue(arm::kGicVdpend, set7);
+  EXPECT_EQ(Query(1, 7).pending(), 0u) << "not complete yet";
+  EXPECT_FALSE(irs_.State(1, 7).pending);
+  irs_.Issue(arm::kGsbSys, 0);
+  EXPECT_EQ(Query(1, 7).pending(), 1u);
+
+  const uint64_t set8 =
+      arm::GicVdpendOperand().set_id(8).set_type(kSpiType).set_vm(1).set_pending(1).raw();
+  const uint64_t set9 =
+      arm::GicVdpendOperand().set_id(9).set_type(kSpiType).set_vm(1).set_pending(1).raw();
+  irs_.Issue(arm::kGicVdpend, set8);
+  irs_.Issue(arm::kGicVdpend, set9);  // pushes 8 out
+  EXPECT_EQ(Query(1, 8).pending(), 1u);
+  EXPECT_EQ(Query(1, 9).pending(), 0u);
+  irs_.Issue(arm::kGsbSys, 0);
+  EXPECT_EQ(Query(1, 9).pending(), 1u);
+  EXPECT_EQ(irs_.invalid_operands(), 0u);
+}
+
 TEST_F(FakeGicv5IrsTest, IcsrReportsEveryFieldOfTheLiveState) {
   Configure(0, 12, /*priority=*/21, /*level=*/true, /*vpe=*/0x1234);
   spis_.SetSpiPending(0, 12, true);
@@ -240,6 +265,7 @@ TEST_F(FakeGicv5IrsTest, InvalidQueriesFaultAndInvalidVdpendIsIgnored) {
   EXPECT_TRUE(irs_.State(0, 0).pending);
   EXPECT_EQ(irs_.invalid_operands(), 9u);
   irs_.Issue(arm::kGicVdpend, clear.raw());
+  irs_.Issue(arm::kGsbSys, 0);
   EXPECT_FALSE(irs_.State(0, 0).pending);
 
   // Unknown encodings, both ways.

@@ -10,25 +10,36 @@
 //     link (an SPI is in the batch at most once: only the folder pops, and it dispatches before
 //     its next pass), so no notification waits for memory.
 //   * Only what needs it is queried. In-flight SPIs sit on one of two per-VM lists: `watched`
-//     (the SPI has a notifier) is queried by every fold pass; `quiet` (no notifier) gets at most
-//     kQuietProbesPerPass queries per pass, round robin, which is enough for them to leave the
-//     list (nothing waits on them) without a query per SPI per exit. Setting or removing a
-//     notifier moves an in-flight SPI between the lists. With nothing in flight a fold issues
-//     no query and takes no lock.
+//     (the SPI has a notifier) is queried by every fold pass; `quiet` (no notifier) gets one
+//     query, round robin, every kQuietProbeInterval passes (and, with nothing watched, a pass
+//     runs only every kQuietProbeInterval exits), which is enough for them to leave the list
+//     (nothing waits on them) without a VDRCFG per exit. Setting or removing a notifier moves an
+//     in-flight SPI between the lists. With nothing in flight a fold issues no query and takes
+//     no lock.
 //   * No stampede. The SPI fold is VM-wide work, so it is not repeated by every vCPU that exits:
 //     an exiting vCPU posts a request; if no pass is running it claims the fold and runs one; if
 //     one is running it returns at once, and the running folder, when its pass ends, runs one
 //     more pass for all requests posted meanwhile. That pass starts after each requester's exit,
 //     so it sees everything their guests did before exiting. N vCPUs exiting together cost two
-//     passes, not N. A folder runs at most kMaxPassesPerFold passes per call; a request still
-//     open then is served by the next exit of any vCPU.
+//     passes, not N. The folder keeps passing while requests keep arriving (each pass serves
+//     all of them); it never leaves a request behind, since the requesters may not exit again.
 //   * No lost, no doubled notification. An SPI is in flight from the injection that makes it
 //     pending until a pass sees it neither pending nor active (for a level SPI: and its line
 //     low); that pass pops it and its notifier is called once. An SPI acknowledged and
 //     deactivated within one run is still in flight at the next pass, so it is noticed. A
-//     notification says "it was in flight and now is idle": the hardware cannot tell a guest
-//     deactivation from a level line withdrawn before the guest took it, so a resampler
-//     re-checks its device, as irqfd resamplers do.
+//     notification says "it was in flight and now is idle": the hardware shows states, not
+//     events, so two deactivations between two passes give one notification, and a level line
+//     withdrawn before the guest took it also ends the flight (the notifier re-checks its
+//     device).
+//
+// Level SPIs and resamplers: a level SPI whose line is high is never idle (the IRS keeps it
+// pending), so it is never notified. The device model must lower the line (Inject(id, false))
+// when the guest services the device; a resampler that lowers the line only *in* its notifier
+// (irqfd's "deassert on ack") would wait forever. This is the rule of the posted KVM patch too.
+//
+// Deactivations are noticed only when a fold runs, i.e. on vCPU exits. A guest that never
+// exits (WFI not trapped, polling) delays its notifications; FoldSpis may also be called from a
+// host timer or poll thread, with any valid vCPU number.
 //
 // Fold rules per queried SPI (gic.md §4.5 step 3-4): Active is the hardware's; an edge SPI's
 // latch becomes the hardware's Pending; a level SPI's latch is cleared only when the hardware
@@ -40,8 +51,11 @@
 //   vgic.FlushPpis(vcpu, ppis);  restore ICH_PPI_*;            // before entering the guest
 //   ... guest runs; it exits ...
 //   save ICH_PPI_*;  vgic.Fold(vcpu, ppis);                     // PPIs, then the SPI fold
-// SPIs are injected with Inject (GIC VDPEND); there is no kick: the IRS delivers to the vPE
-// the guest targeted, or rings its doorbell.
+// SPIs are injected with Inject (GIC VDPEND, then GSB SYS); there is no kick: the IRS delivers
+// to the vPE the guest targeted, or rings its doorbell. Every FlushPpis is followed by a Fold on
+// the state it produced (an abandoned entry too): the flush hands edge latches to that state.
+// Fold runs the notifiers, so call it with interrupts enabled; notifiers must not throw and
+// must not call RemoveDeactivationNotifier.
 //
 // Locks (IRQ-safe spinlocks from the platform; no interrupt handler that can interrupt a holder
 // takes them):
@@ -73,8 +87,8 @@ namespace irqvirt::vgic {
 
 struct VgicV5Options {
   uint32_t num_vcpus = 1;
-  uint32_t num_spis = 64;  // virtual SPI IDs 0..num_spis-1 (at most 2^24)
-  uint16_t vm_id = 0;      // the VM's ID in the IRS (the VM field of VDRCFG/VDPEND)
+  uint32_t num_spis = 64;               // virtual SPI IDs 0..num_spis-1 (at most 2^24)
+  uint16_t vm_id = 0;                   // the VM's ID in the IRS (the VM field of VDRCFG/VDPEND)
   hw::Gicv5VirtualSpis* irs = nullptr;  // required
 };
 
@@ -97,7 +111,7 @@ struct VgicV5Stats {
   uint64_t deactivations = 0;   // SPIs a pass found idle and popped
   uint64_t notifications = 0;   // notifiers called
   uint64_t line_reasserts = 0;  // level SPIs made pending again after the hardware lost it
-  uint64_t deferred_requests = 0;  // requests left to the next exit after kMaxPassesPerFold
+  uint64_t extra_passes = 0;    // passes a folder ran for exits that arrived during its pass
 };
 
 template <typename P>
@@ -107,18 +121,20 @@ class VgicV5 {
   using SpinLock = typename P::SpinLock;
   using Irq = VgicIrq<SpinLock>;
 
-  static constexpr int kQuietProbesPerPass = 1;
-  static constexpr int kMaxPassesPerFold = 4;
-  static constexpr uint32_t kMaxSpis = uint32_t{1} << 24;
+  static constexpr uint32_t kQuietProbeInterval = 16;
+  static constexpr int kQuietProbesPerPass = 1;  // in a pass that probes quiet SPIs
+  // IDs are 24 bits; every per-SPI array is allocated at creation (about 100 bytes per SPI),
+  // so the library caps a VM at 65536 SPIs.
+  static constexpr uint32_t kMaxSpisPerVm = uint32_t{1} << 16;
 
   static absl::StatusOr<std::unique_ptr<VgicV5>> Create(P& platform, const VgicV5Options& o) {
     if (o.num_vcpus == 0 || o.num_vcpus > 65536) {
       return absl::InvalidArgumentError(
           absl::StrFormat("GICv5 vGIC: %u vCPUs; a VM has 1..65536 vPEs", o.num_vcpus));
     }
-    if (o.num_spis == 0 || o.num_spis > kMaxSpis) {
+    if (o.num_spis == 0 || o.num_spis > kMaxSpisPerVm) {
       return absl::InvalidArgumentError(
-          absl::StrFormat("GICv5 vGIC: %u SPIs; IDs are 24 bits (1..16777216 SPIs)", o.num_spis));
+          absl::StrFormat("GICv5 vGIC: %u SPIs; a VM has 1..65536 here", o.num_spis));
     }
     if (o.irs == nullptr) {
       return absl::InvalidArgumentError("GICv5 vGIC: VgicV5Options::irs is required");
@@ -191,8 +207,10 @@ class VgicV5 {
     if (s.in_flight == InFlight::kWatched) MoveLocked(s, InFlight::kQuiet);
     platform_.UnlockIrqsOff(s.irq.lock);
     platform_.UnlockIrqRestore(list_lock_, f);
-    if (!had) return absl::NotFoundError(absl::StrFormat("SPI %u has no deactivation notifier", id));
+    // Also on NotFound: a concurrent removal may have cleared it while a pass still calls it.
     dispatch_.WaitForOpenWindow();  // a pass that collected the old notifier has called it
+    if (!had)
+      return absl::NotFoundError(absl::StrFormat("SPI %u has no deactivation notifier", id));
     return absl::OkStatus();
   }
 
@@ -204,9 +222,9 @@ class VgicV5 {
   absl::Status Inject(uint32_t id, bool level) {
     if (id >= options_.num_spis) return UnknownSpi(id);
     Spi& s = spis_[id];
-    // Fast path: already in flight, so only the state and the hardware change.
     hw::IrqFlags f = platform_.LockIrqSave(s.irq.lock);
-    if (s.in_flight != InFlight::kNo) {
+    // Already in flight, or stays idle (a line lowered, an edge's `false`): no listing needed.
+    if (s.in_flight != InFlight::kNo || !WouldBePending(s.irq, level)) {
       ApplyLineLocked(s, level);
       platform_.UnlockIrqRestore(s.irq.lock, f);
       return absl::OkStatus();
@@ -231,8 +249,8 @@ class VgicV5 {
     if (id >= options_.num_spis) return UnknownSpi(id);
     Spi& s = spis_[id];
     const hw::IrqFlags f = platform_.LockIrqSave(s.irq.lock);
-    SpiSnapshotV5 snap{s.in_flight,   s.irq.pending_latch,          s.irq.line_level,
-                       s.irq.active,  s.irq.notifier != nullptr, s.irq.trigger};
+    SpiSnapshotV5 snap{s.in_flight,  s.irq.pending_latch,       s.irq.line_level,
+                       s.irq.active, s.irq.notifier != nullptr, s.irq.trigger};
     platform_.UnlockIrqRestore(s.irq.lock, f);
     return snap;
   }
@@ -245,6 +263,10 @@ class VgicV5 {
     if (!st.ok()) return st;
     PpiBank& b = ppis_[vcpu];
     const hw::IrqFlags f = platform_.LockIrqSave(b.lock);
+    if (Bit(b.level, ppi) != (trigger == Trigger::kLevel)) {
+      SetBit(b.latch, ppi, false);  // nothing the old mode left may stay pending forever
+      SetBit(b.line, ppi, false);
+    }
     SetBit(b.level, ppi, trigger == Trigger::kLevel);
     platform_.UnlockIrqRestore(b.lock, f);
     return absl::OkStatus();
@@ -321,6 +343,11 @@ class VgicV5 {
   absl::Status FoldSpis(uint32_t vcpu) {
     if (vcpu >= options_.num_vcpus) return UnknownVcpu(vcpu);
     if (in_flight_count_.load(std::memory_order_seq_cst) == 0) return absl::OkStatus();
+    // Only quiet SPIs in flight: nobody waits on them, so a pass every kQuietProbeInterval exits.
+    if (watched_count_.load(std::memory_order_seq_cst) == 0 &&
+        quiet_only_exits_.fetch_add(1, std::memory_order_relaxed) % kQuietProbeInterval != 0) {
+      return absl::OkStatus();
+    }
     Count(stats_.fold_requests);
     uint32_t cur = fold_flags_.fetch_or(kRequested, std::memory_order_acq_rel) | kRequested;
     for (;;) {
@@ -328,16 +355,12 @@ class VgicV5 {
       if (!(cur & kRequested)) return absl::OkStatus();  // served by a pass claimed after it
       if (fold_flags_.compare_exchange_weak(cur, kRunning, std::memory_order_acq_rel)) break;
     }
-    for (int pass = 1;; ++pass) {
+    for (;;) {
       RunPass();
       uint32_t expected = kRunning;
       if (fold_flags_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) break;
       // A request arrived during the pass (only requests can be added while we run).
-      if (pass == kMaxPassesPerFold) {
-        Count(stats_.deferred_requests);
-        fold_flags_.store(kRequested, std::memory_order_release);  // the next exit claims it
-        break;
-      }
+      Count(stats_.extra_passes);
       fold_flags_.store(kRunning, std::memory_order_release);  // the next pass serves it
     }
     return absl::OkStatus();
@@ -364,7 +387,7 @@ class VgicV5 {
     s.deactivations = stats_.deactivations.load(std::memory_order_relaxed);
     s.notifications = stats_.notifications.load(std::memory_order_relaxed);
     s.line_reasserts = stats_.line_reasserts.load(std::memory_order_relaxed);
-    s.deferred_requests = stats_.deferred_requests.load(std::memory_order_relaxed);
+    s.extra_passes = stats_.extra_passes.load(std::memory_order_relaxed);
     return s;
   }
 
@@ -387,11 +410,10 @@ class VgicV5 {
     uint64_t active[2] ABSL_GUARDED_BY(lock) = {0, 0};  // as of the last fold
   };
 
-  // Written by one thread at a time (the folder, or an injector under its lock); relaxed.
+  // Relaxed counters (fetch_add: injectors and exiting vCPUs bump some concurrently).
   struct AtomicStats {
     std::atomic<uint64_t> fold_requests{0}, fold_passes{0}, queries{0}, query_faults{0},
-        pending_writes{0}, deactivations{0}, notifications{0}, line_reasserts{0},
-        deferred_requests{0};
+        pending_writes{0}, deactivations{0}, notifications{0}, line_reasserts{0}, extra_passes{0};
   };
 
   VgicV5(P& platform, const VgicV5Options& o)
@@ -443,6 +465,7 @@ class VgicV5 {
     if (where == InFlight::kWatched) {
       lists_.slot[id] = lists_.watched_count;
       lists_.watched[lists_.watched_count++] = id;
+      watched_count_.fetch_add(1, std::memory_order_seq_cst);
     } else {
       lists_.slot[id] = lists_.quiet_count;
       lists_.quiet[lists_.quiet_count++] = id;
@@ -458,6 +481,7 @@ class VgicV5 {
       const uint32_t last = lists_.watched[--lists_.watched_count];
       lists_.watched[at] = last;
       lists_.slot[last] = at;  // another SPI's slot: the list lock covers it
+      watched_count_.fetch_sub(1, std::memory_order_seq_cst);
     } else {
       const uint32_t last = lists_.quiet[--lists_.quiet_count];
       lists_.quiet[at] = last;
@@ -495,7 +519,8 @@ class VgicV5 {
         Count(stats_.line_reasserts);
       }
     }
-    return !s.irq.active && !s.irq.IsPending();
+    // The IRS's own Pending counts too (the guest may have pended a level SPI itself).
+    return !hw_pending && !s.irq.active && !s.irq.IsPending();
   }
 
   void RunPass() {
@@ -524,7 +549,13 @@ class VgicV5 {
       }
       platform_.UnlockIrqsOff(s.irq.lock);
     }
-    for (int probe = 0; probe < kQuietProbesPerPass && lists_.quiet_count > 0; ++probe) {
+    // Quiet SPIs: one probe every kQuietProbeInterval passes, or in every pass that runs only for
+    // them (FoldSpis already rations those).
+    const bool probe_quiet =
+        lists_.watched_count == 0 || ++passes_since_quiet_probe_ >= kQuietProbeInterval;
+    if (probe_quiet) passes_since_quiet_probe_ = 0;
+    for (int probe = 0; probe_quiet && probe < kQuietProbesPerPass && lists_.quiet_count > 0;
+         ++probe) {
       if (lists_.quiet_cursor >= lists_.quiet_count) lists_.quiet_cursor = 0;
       Spi& s = spis_[lists_.quiet[lists_.quiet_cursor]];
       platform_.LockIrqsOff(s.irq.lock);
@@ -561,7 +592,9 @@ class VgicV5 {
     return absl::OkStatus();
   }
 
-  static bool Bit(const uint64_t (&words)[2], uint32_t n) { return (words[n / 64] >> (n % 64)) & 1; }
+  static bool Bit(const uint64_t (&words)[2], uint32_t n) {
+    return (words[n / 64] >> (n % 64)) & 1;
+  }
   static void SetBit(uint64_t (&words)[2], uint32_t n, bool v) {
     const uint64_t m = uint64_t{1} << (n % 64);
     words[n / 64] = v ? (words[n / 64] | m) : (words[n / 64] & ~m);
@@ -587,6 +620,9 @@ class VgicV5 {
   SpinLock list_lock_;
   InFlightLists lists_ ABSL_GUARDED_BY(list_lock_);
   std::atomic<uint32_t> in_flight_count_{0};  // written under list_lock_; read lock-free
+  std::atomic<uint32_t> watched_count_{0};    // the same, for the watched list alone
+  std::atomic<uint32_t> quiet_only_exits_{0};
+  uint32_t passes_since_quiet_probe_ = 0;  // the folder's (see fold_flags_)
 
   // The notification batch: owned by whoever holds kRunning in fold_flags_ (lock-free by
   // design: the fold claim is the ownership). An SPI is linked at most once per pass.

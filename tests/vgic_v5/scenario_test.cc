@@ -195,14 +195,19 @@ TEST_F(VgicV5Scenario, OnlyWatchedSpisAreQueriedOnEveryPassAndNothingWhenNoneInF
   rec_.Watch(0);
   h_.irs().ResetCounters();
   for (int exit = 0; exit < 10; ++exit) h_.Exit(exit % 2);
-  EXPECT_EQ(h_.irs().vdrcfg_count(),
-            10u * (1 + static_cast<uint64_t>(TestVgicV5::kQuietProbesPerPass)))
-      << "one watched SPI plus the bounded quiet probes per exit, not 32";
+  EXPECT_GE(h_.irs().vdrcfg_count(), 10u);
+  EXPECT_LE(h_.irs().vdrcfg_count(), 10u + 10u / TestVgicV5::kQuietProbeInterval + 1u)
+      << "the watched SPI on every exit, a quiet one only every kQuietProbeInterval passes";
 
-  // Quiet SPIs still leave once the guest is done with them, within one probe per pass each.
+  // Quiet SPIs still leave once the guest is done with them, at a rationed query rate.
   for (uint32_t n = 0; n < 32; ++n) ASSERT_TRUE(h_.HandleOne(0).has_value());
-  for (int exit = 0; exit < 40 && h_.vgic().in_flight() > 0; ++exit) h_.Exit(0);
+  h_.irs().ResetCounters();
+  int exits = 0;
+  for (; exits < 4000 && h_.vgic().in_flight() > 0; ++exits) h_.Exit(exits % 2);
   EXPECT_EQ(h_.vgic().in_flight(), 0u);
+  EXPECT_LE(h_.irs().vdrcfg_count(),
+            2u + static_cast<uint64_t>(exits) / TestVgicV5::kQuietProbeInterval + 1u)
+      << "quiet SPIs cost no VDRCFG per exit";
   EXPECT_EQ(rec_.calls[0], 1);
   EXPECT_EQ(rec_.total, 1) << "SPIs without a notifier notify nobody";
 }
@@ -245,8 +250,8 @@ TEST(VgicV5Stampede, AnExitDuringAPassIsServedByOneMorePassOfTheFolder) {
   hw::fake::FakeGicv5Irs irs(2, 8);
   hw::arm::Gicv5VirtualSpisBackend<hw::fake::FakeGicv5Irs> backend(irs);
   MidPassIrs mid(backend);
-  auto created = TestVgicV5::Create(platform, {.num_vcpus = 2, .num_spis = 8, .vm_id = 1,
-                                               .irs = &mid});
+  auto created =
+      TestVgicV5::Create(platform, {.num_vcpus = 2, .num_spis = 8, .vm_id = 1, .irs = &mid});
   ASSERT_TRUE(created.ok());
   TestVgicV5& vgic = **created;
   int calls[8] = {};
@@ -271,14 +276,17 @@ TEST(VgicV5Stampede, AnExitDuringAPassIsServedByOneMorePassOfTheFolder) {
   } ctx{&irs, &vgic, 0};
   // After the pass's first query (of whichever SPI comes first, seen active), vPE 1's guest
   // finishes both and vCPU 1 exits.
-  mid.Arm(1, [](void* c) {
-    auto* x = static_cast<Ctx*>(c);
-    x->irs->Deactivate(1, 2);
-    x->irs->Deactivate(1, 6);
-    x->requests_before = x->vgic->stats().fold_passes;
-    ASSERT_TRUE(x->vgic->FoldSpis(1).ok());  // returns at once: a pass is running
-    EXPECT_EQ(x->vgic->stats().fold_passes, x->requests_before) << "no nested pass";
-  }, &ctx);
+  mid.Arm(
+      1,
+      [](void* c) {
+        auto* x = static_cast<Ctx*>(c);
+        x->irs->Deactivate(1, 2);
+        x->irs->Deactivate(1, 6);
+        x->requests_before = x->vgic->stats().fold_passes;
+        ASSERT_TRUE(x->vgic->FoldSpis(1).ok());  // returns at once: a pass is running
+        EXPECT_EQ(x->vgic->stats().fold_passes, x->requests_before) << "no nested pass";
+      },
+      &ctx);
   ASSERT_TRUE(vgic.FoldSpis(0).ok());
   EXPECT_EQ(calls[2], 1) << "the deactivation the first pass missed is served before return";
   EXPECT_EQ(calls[6], 1);
@@ -293,17 +301,22 @@ TEST(VgicV5Stampede, ManyExitsDuringOnePassCostOneMorePassNotOneEach) {
   hw::fake::FakeGicv5Irs irs(2, 4);
   hw::arm::Gicv5VirtualSpisBackend<hw::fake::FakeGicv5Irs> backend(irs);
   MidPassIrs mid(backend);
-  auto created = TestVgicV5::Create(platform, {.num_vcpus = 8, .num_spis = 4, .vm_id = 1,
-                                               .irs = &mid});
+  auto created =
+      TestVgicV5::Create(platform, {.num_vcpus = 8, .num_spis = 4, .vm_id = 1, .irs = &mid});
   ASSERT_TRUE(created.ok());
   TestVgicV5& vgic = **created;
   irs.GuestSetEnabled(1, 0, true);
-  ASSERT_TRUE(vgic.SetDeactivationNotifier(0, [](void*, uint32_t) {}, nullptr).ok());
+  ASSERT_TRUE(vgic.SetDeactivationNotifier(
+                      0, [](void*, uint32_t) {}, nullptr)
+                  .ok());
   ASSERT_TRUE(vgic.Inject(0, true).ok());
-  mid.Arm(1, [](void* c) {
-    auto* v = static_cast<TestVgicV5*>(c);
-    for (uint32_t vcpu = 1; vcpu < 8; ++vcpu) ASSERT_TRUE(v->FoldSpis(vcpu).ok());
-  }, &vgic);
+  mid.Arm(
+      1,
+      [](void* c) {
+        auto* v = static_cast<TestVgicV5*>(c);
+        for (uint32_t vcpu = 1; vcpu < 8; ++vcpu) ASSERT_TRUE(v->FoldSpis(vcpu).ok());
+      },
+      &vgic);
   ASSERT_TRUE(vgic.FoldSpis(0).ok());
   EXPECT_EQ(vgic.stats().fold_requests, 8u);
   EXPECT_EQ(vgic.stats().fold_passes, 2u) << "eight exits at once: two passes";
@@ -318,8 +331,12 @@ TEST(VgicV5Errors, BadArgumentsAreRefusedAndChangeNothing) {
   EXPECT_EQ(v.SetDeactivationNotifier(3, nullptr, nullptr).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(v.RemoveDeactivationNotifier(3).code(), absl::StatusCode::kNotFound);
-  ASSERT_TRUE(v.SetDeactivationNotifier(3, [](void*, uint32_t) {}, nullptr).ok());
-  EXPECT_EQ(v.SetDeactivationNotifier(3, [](void*, uint32_t) {}, nullptr).code(),
+  ASSERT_TRUE(v.SetDeactivationNotifier(
+                   3, [](void*, uint32_t) {}, nullptr)
+                  .ok());
+  EXPECT_EQ(v.SetDeactivationNotifier(
+                 3, [](void*, uint32_t) {}, nullptr)
+                .code(),
             absl::StatusCode::kAlreadyExists);
   h.GuestSetUp(3, Trigger::kLevel);
   h.Inject(3, true);
@@ -353,7 +370,7 @@ TEST(VgicV5Ppis, EdgeLatchGoesToTheHardwareAndComesBackIfStillPending) {
   VgicV5Harness h({.num_vcpus = 2});
   auto& v = h.vgic();
   ASSERT_TRUE(v.ConfigurePpi(1, 23, Trigger::kLevel).ok());
-  ASSERT_TRUE(v.InjectPpi(1, 14, true).ok());   // edge (timer-style PPIs are level: 23)
+  ASSERT_TRUE(v.InjectPpi(1, 14, true).ok());  // edge (timer-style PPIs are level: 23)
   ASSERT_TRUE(v.InjectPpi(1, 23, true).ok());
   ASSERT_TRUE(v.InjectPpi(1, 100, true).ok());  // second register
   hw::Gicv5PpiState& s = h.ppis(1);

@@ -2,6 +2,7 @@
 // level-triggered device's resample hook hangs off an SPI's deactivation.
 #include <array>
 #include <cstdint>
+#include <memory>
 
 #include "gtest/gtest.h"
 #include "tests/vgic_v5/vgic_v5_harness.h"
@@ -242,18 +243,31 @@ class MidPassIrs : public hw::Gicv5VirtualSpis {
   void* hook_context_ = nullptr;
 };
 
+// VM 1 of a two-VM fake IRS whose vGIC queries through MidPassIrs.
+struct MidPassVm {
+  MidPassVm(uint32_t num_vcpus, uint32_t num_spis)
+      : platform(static_cast<int>(num_vcpus)), irs(2, num_spis), backend(irs), mid(backend) {
+    auto created = TestVgicV5::Create(
+        platform, {.num_vcpus = num_vcpus, .num_spis = num_spis, .vm_id = 1, .irs = &mid});
+    EXPECT_TRUE(created.ok());
+    vgic = std::move(*created);
+  }
+  hw::fake::LogicalPlatform platform;
+  hw::fake::FakeGicv5Irs irs;
+  hw::arm::Gicv5VirtualSpisBackend<hw::fake::FakeGicv5Irs> backend;
+  MidPassIrs mid;
+  std::unique_ptr<TestVgicV5> vgic;
+};
+
 // vCPU 1 exits while vCPU 0 folds. Its guest deactivated SPI A after vCPU 0's pass had already
 // queried A (active). vCPU 1's fold returns at once (no stampede) and vCPU 0 runs one more
 // pass for it: A is notified before vCPU 0's fold returns, with two passes for two exits.
 TEST(VgicV5Stampede, AnExitDuringAPassIsServedByOneMorePassOfTheFolder) {
-  hw::fake::LogicalPlatform platform(2);
-  hw::fake::FakeGicv5Irs irs(2, 8);
-  hw::arm::Gicv5VirtualSpisBackend<hw::fake::FakeGicv5Irs> backend(irs);
-  MidPassIrs mid(backend);
-  auto created =
-      TestVgicV5::Create(platform, {.num_vcpus = 2, .num_spis = 8, .vm_id = 1, .irs = &mid});
-  ASSERT_TRUE(created.ok());
-  TestVgicV5& vgic = **created;
+  MidPassVm vm(2, 8);
+  hw::fake::LogicalPlatform& platform = vm.platform;
+  hw::fake::FakeGicv5Irs& irs = vm.irs;
+  MidPassIrs& mid = vm.mid;
+  TestVgicV5& vgic = *vm.vgic;
   int calls[8] = {};
   for (uint32_t id : {2u, 6u}) {
     irs.GuestSetEnabled(1, id, true);
@@ -297,14 +311,10 @@ TEST(VgicV5Stampede, AnExitDuringAPassIsServedByOneMorePassOfTheFolder) {
 }
 
 TEST(VgicV5Stampede, ManyExitsDuringOnePassCostOneMorePassNotOneEach) {
-  hw::fake::LogicalPlatform platform(8);
-  hw::fake::FakeGicv5Irs irs(2, 4);
-  hw::arm::Gicv5VirtualSpisBackend<hw::fake::FakeGicv5Irs> backend(irs);
-  MidPassIrs mid(backend);
-  auto created =
-      TestVgicV5::Create(platform, {.num_vcpus = 8, .num_spis = 4, .vm_id = 1, .irs = &mid});
-  ASSERT_TRUE(created.ok());
-  TestVgicV5& vgic = **created;
+  MidPassVm vm(8, 4);
+  hw::fake::FakeGicv5Irs& irs = vm.irs;
+  MidPassIrs& mid = vm.mid;
+  TestVgicV5& vgic = *vm.vgic;
   irs.GuestSetEnabled(1, 0, true);
   ASSERT_TRUE(vgic.SetDeactivationNotifier(
                       0, [](void*, uint32_t) {}, nullptr)

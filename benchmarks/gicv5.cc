@@ -132,11 +132,6 @@ class IrqvirtSpis {
   bool Inject(uint32_t id, bool level) { return v_->Inject(id, level).ok(); }
   bool Fold(uint32_t vcpu) { return v_->FoldSpis(vcpu).ok(); }
   uint32_t in_flight() { return v_->in_flight(); }
-  int dbg_snap(uint32_t id) {
-    auto sn = *v_->Snapshot(id);
-    return (sn.in_flight != vgic::InFlight::kNo) | (sn.in_flight == vgic::InFlight::kWatched) << 1 |
-           sn.line_level << 2 | sn.active << 3 | sn.pending_latch << 4;
-  }
   uint32_t watched() { return v_->watched_in_flight(); }
 
   static constexpr const char* kExtraCounter = "passes_per_exit";
@@ -259,7 +254,6 @@ class KvmStyleSpis {
   }
 
   uint32_t in_flight() const { return listed_.load(std::memory_order_relaxed); }
-  int dbg_snap(uint32_t) { return 0; }
   uint32_t watched() {
     uint32_t n = 0;
     const hw::IrqFlags f = platform_.LockIrqSave(list_lock_);
@@ -355,8 +349,6 @@ struct Vm {
   std::atomic<uint64_t> notifications{0};
   std::atomic<uint64_t> errors{0};
   uint64_t guest_steps = 0;  // vCPU 0 only
-  uint64_t dbg[8] = {};
-  uint64_t passes_at_step = 0, dbg_missed = 0;
 
   // The resampler: its device still asserts the line, so it re-injects (no lock held here).
   static void Resample(void* context, uint32_t id) {
@@ -369,21 +361,11 @@ struct Vm {
   // not pending again yet (T > 1: the fold that re-injects it may still be running elsewhere).
   bool GuestHandlesCycledSpi() {
     const std::optional<uint32_t> id = fake.Acknowledge(kVm, kCycledVpe);
-    if (!id.has_value()) {
-      auto st = fake.State(kVm, kCycled);
-      if (st.pending) ++dbg[0];
-      if (st.active) ++dbg[1];
-      const int snap = spis->dbg_snap(kCycled);
-      for (int b = 0; b < 5; ++b) if (snap & (1 << b)) ++dbg[2 + b];
-      ++dbg[7];
-      if (spis->extra() >= passes_at_step + 2) ++dbg_missed;
-      return false;
-    }
+    if (!id.has_value()) return false;
     if (*id != kCycled) errors.fetch_add(1, std::memory_order_relaxed);
     if (!spis->Inject(*id, false)) errors.fetch_add(1, std::memory_order_relaxed);
     if (!fake.PriorityDrop(kVm, kCycledVpe)) errors.fetch_add(1, std::memory_order_relaxed);
     fake.Deactivate(kVm, *id);
-    passes_at_step = spis->extra();
     ++guest_steps;
     return true;
   }
@@ -551,10 +533,6 @@ void RunFold(benchmark::State& state) {
     state.counters["fewest_exits_share"] =
         static_cast<double>(fewest) * state.threads() / std::max(exits, 1.0);
   }
-  const char* names[8] = {"d_irs_pend", "d_irs_act", "d_listed", "d_watched", "d_line", "d_active", "d_latch", "d_fail"};
-  for (int b = 0; b < 8; ++b) state.counters[names[b]] = vm.dbg[b];
-  state.counters["d_steps"] = vm.guest_steps;
-  state.counters["d_missed"] = vm.dbg_missed;
   shared.reset();
 }
 

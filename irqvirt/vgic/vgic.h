@@ -275,12 +275,13 @@ class Vgic {
     irq.notifier = nullptr;
     irq.notifier_context = nullptr;
     platform_.UnlockIrqRestore(irq.lock, f);
+    // A vCPU that collected the old notifier is inside a dispatch window (odd epoch): wait for
+    // it to close. One that opens a window now reads the cleared notifier. Also on NotFound: a
+    // concurrent removal may have cleared it while a vCPU still calls it.
+    for (uint32_t v = 0; v < options_.num_vcpus; ++v) vcpus_[v].dispatch.WaitForOpenWindow();
     if (!had) {
       return absl::NotFoundError(absl::StrFormat("SPI %u has no deactivation notifier", intid));
     }
-    // A vCPU that collected the old notifier is inside a dispatch window (odd epoch): wait for
-    // it to close. One that opens a window now reads the cleared notifier.
-    for (uint32_t v = 0; v < options_.num_vcpus; ++v) vcpus_[v].dispatch.WaitForOpenWindow();
     return absl::OkStatus();
   }
 

@@ -295,7 +295,7 @@ class VgicV5 {
     PpiBank& b = ppis_[vcpu];
     const hw::IrqFlags f = platform_.LockIrqSave(b.lock);
     for (int w = 0; w < 2; ++w) {
-      state.pendr[w] = b.latch[w] | (b.line[w] & b.level[w]);
+      state.pendr[w] = PendingWord(b, w);
       state.activer[w] = b.active[w];
       b.latch[w] &= b.level[w];  // edges now live in the hardware
     }
@@ -309,7 +309,7 @@ class VgicV5 {
     if (!st.ok()) return st;
     PpiBank& b = ppis_[vcpu];
     const hw::IrqFlags f = platform_.LockIrqSave(b.lock);
-    const bool pending = Bit(b.latch, ppi) || (Bit(b.level, ppi) && Bit(b.line, ppi));
+    const bool pending = (PendingWord(b, static_cast<int>(ppi / 64)) >> (ppi % 64)) & 1;
     const bool active = Bit(b.active, ppi);
     platform_.UnlockIrqRestore(b.lock, f);
     return std::make_pair(pending, active);
@@ -409,6 +409,11 @@ class VgicV5 {
     uint64_t latch[2] ABSL_GUARDED_BY(lock) = {0, 0};   // edges not yet handed to the hardware
     uint64_t active[2] ABSL_GUARDED_BY(lock) = {0, 0};  // as of the last fold
   };
+
+  // Word `w` of a vCPU's PPI pending state: edge latches, and level PPIs whose line is high.
+  static uint64_t PendingWord(const PpiBank& b, int w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(b.lock) {
+    return b.latch[w] | (b.line[w] & b.level[w]);
+  }
 
   // Relaxed counters (fetch_add: injectors and exiting vCPUs bump some concurrently).
   struct AtomicStats {

@@ -97,6 +97,18 @@ struct World {
     }
   }
 
+  // Takes `cpu` offline (its parked vCPUs move away), lets the others run, brings it back.
+  void CycleOffline(int cpu) {
+    ASSERT_TRUE(queues->OfflineCpu(cpu, Retarget()).ok());
+    platform.PollInterrupts();  // what was latched is handled on the way down
+    platform.SetOnline(cpu, false);
+    platform.PollInterrupts();
+    offlines.fetch_add(1);
+    for (int k = 0; k < 50; ++k) std::this_thread::yield();
+    platform.SetOnline(cpu, true);
+    ASSERT_TRUE(queues->OnlineCpu(cpu).ok());
+  }
+
   // Rounds: devices post, CPUs schedule until every device is done, everyone meets at
   // `checkpoint`, the main thread checks for lost wakeups, everyone meets at `resume`.
   void CpuThread(int cpu, uint64_t seed, int rounds) {
@@ -104,17 +116,11 @@ struct World {
     std::mt19937_64 rng(seed);
     uint64_t i = 0;
     for (int round = 0; round < rounds; ++round) {
+      // Every other round starts with a hotplug cycle, whatever the scheduler does with this
+      // thread (devices are already posting); more follow every 400 decisions.
+      if (cpu == kHotplugCpu && round % 2 == 0) CycleOffline(cpu);
       while (devices_done_in_round.load() < kDevices * (round + 1)) {
-        if (cpu == kHotplugCpu && ++i % 400 == 0) {
-          ASSERT_TRUE(queues->OfflineCpu(cpu, Retarget()).ok());
-          platform.PollInterrupts();  // what was latched is handled on the way down
-          platform.SetOnline(cpu, false);
-          platform.PollInterrupts();
-          offlines.fetch_add(1);
-          for (int k = 0; k < 50; ++k) std::this_thread::yield();
-          platform.SetOnline(cpu, true);
-          ASSERT_TRUE(queues->OnlineCpu(cpu).ok());
-        }
+        if (cpu == kHotplugCpu && ++i % 400 == 0) CycleOffline(cpu);
         const uint32_t v = static_cast<uint32_t>(rng() % kVcpus);
         int expected = -1;
         if (vcpus[v].owner.compare_exchange_strong(expected, cpu, std::memory_order_acquire)) {

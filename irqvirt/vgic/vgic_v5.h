@@ -21,8 +21,13 @@
 //     one is running it returns at once, and the running folder, when its pass ends, runs one
 //     more pass for all requests posted meanwhile. That pass starts after each requester's exit,
 //     so it sees everything their guests did before exiting. N vCPUs exiting together cost two
-//     passes, not N. The folder keeps passing while requests keep arriving (each pass serves
-//     all of them); it never leaves a request behind, since the requesters may not exit again.
+//     passes, not N. Nobody folds for the others for long, and no request is left behind
+//     (the requesters may not exit again): a folder owes at most kPassesPerClaim passes; if
+//     requests arrive during its last one, the first of them waits for that pass to end and
+//     takes the fold over (the others return, the successor's pass serves them too). Only in
+//     the instant between a request and its successor claim does the folder run on. An exit
+//     that finds the fold free claims it with one compare-exchange and nothing else atomic: the
+//     statistics the holder writes are plain loads and stores, ordered by the claim.
 //   * No lost, no doubled notification. An SPI is in flight from the injection that makes it
 //     pending until a pass sees it neither pending nor active (for a level SPI: and its line
 //     low); that pass pops it and its notifier is called once. An SPI acknowledged and
@@ -55,7 +60,9 @@
 // to the vPE the guest targeted, or rings its doorbell. Every FlushPpis is followed by a Fold on
 // the state it produced (an abandoned entry too): the flush hands edge latches to that state.
 // Fold runs the notifiers, so call it with interrupts enabled; notifiers must not throw and
-// must not call RemoveDeactivationNotifier.
+// must not call RemoveDeactivationNotifier, Fold or FoldSpis (a fold from inside a folder's last
+// pass would wait for that pass as its successor). Call Fold with preemption disabled, as a
+// vCPU exit path is: a successor spins while the holder finishes one pass.
 //
 // Locks (IRQ-safe spinlocks from the platform; no interrupt handler that can interrupt a holder
 // takes them):
@@ -70,6 +77,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -112,6 +120,7 @@ struct VgicV5Stats {
   uint64_t notifications = 0;   // notifiers called
   uint64_t line_reasserts = 0;  // level SPIs made pending again after the hardware lost it
   uint64_t extra_passes = 0;    // passes a folder ran for exits that arrived during its pass
+  uint64_t handoffs = 0;        // folds handed to a waiting exit after the holder's last pass
 };
 
 template <typename P>
@@ -348,21 +357,14 @@ class VgicV5 {
         quiet_only_exits_.fetch_add(1, std::memory_order_relaxed) % kQuietProbeInterval != 0) {
       return absl::OkStatus();
     }
-    Count(stats_.fold_requests);
-    uint32_t cur = fold_flags_.fetch_or(kRequested, std::memory_order_acq_rel) | kRequested;
-    for (;;) {
-      if (cur & kRunning) return absl::OkStatus();       // the running folder serves it
-      if (!(cur & kRequested)) return absl::OkStatus();  // served by a pass claimed after it
-      if (fold_flags_.compare_exchange_weak(cur, kRunning, std::memory_order_acq_rel)) break;
+    // Uncontended: claim the fold at once (one read-modify-write).
+    uint32_t cur = fold_flags_.load(std::memory_order_relaxed);
+    if (cur == 0 && fold_flags_.compare_exchange_strong(cur, kRunning, std::memory_order_acq_rel)) {
+      Bump(stats_.claimed_requests);
+    } else if (!PostRequest()) {
+      return absl::OkStatus();  // a pass that starts after this call serves it
     }
-    for (;;) {
-      RunPass();
-      uint32_t expected = kRunning;
-      if (fold_flags_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) break;
-      // A request arrived during the pass (only requests can be added while we run).
-      Count(stats_.extra_passes);
-      fold_flags_.store(kRunning, std::memory_order_release);  // the next pass serves it
-    }
+    RunPasses();
     return absl::OkStatus();
   }
 
@@ -377,9 +379,20 @@ class VgicV5 {
     return n;
   }
 
+  // The fold claim as of now, for tests and diagnostics (a stuck VM: who holds the fold).
+  struct FoldClaim {
+    bool held, requested, last_pass, successor_waiting;
+  };
+  FoldClaim fold_claim() const {
+    const uint32_t f = fold_flags_.load(std::memory_order_acquire);
+    return {(f & kRunning) != 0, (f & kRequested) != 0, (f & kLastPass) != 0,
+            (f & kSuccessor) != 0};
+  }
+
   VgicV5Stats stats() const {
     VgicV5Stats s;
-    s.fold_requests = stats_.fold_requests.load(std::memory_order_relaxed);
+    s.fold_requests = stats_.claimed_requests.load(std::memory_order_relaxed) +
+                      stats_.posted_requests.load(std::memory_order_relaxed);
     s.fold_passes = stats_.fold_passes.load(std::memory_order_relaxed);
     s.queries = stats_.queries.load(std::memory_order_relaxed);
     s.query_faults = stats_.query_faults.load(std::memory_order_relaxed);
@@ -388,12 +401,17 @@ class VgicV5 {
     s.notifications = stats_.notifications.load(std::memory_order_relaxed);
     s.line_reasserts = stats_.line_reasserts.load(std::memory_order_relaxed);
     s.extra_passes = stats_.extra_passes.load(std::memory_order_relaxed);
+    s.handoffs = stats_.handoffs.load(std::memory_order_relaxed);
     return s;
   }
 
  private:
-  static constexpr uint32_t kRunning = 1;    // a folder holds the fold
-  static constexpr uint32_t kRequested = 2;  // an exit asked for a pass not yet started
+  // fold_flags_: who holds the fold, and what it owes.
+  static constexpr uint32_t kRunning = 1;         // a folder holds the fold
+  static constexpr uint32_t kRequested = 2;       // an exit asked for a pass not yet started
+  static constexpr uint32_t kLastPass = 4;        // the folder runs its last pass before a handoff
+  static constexpr uint32_t kSuccessor = 8;       // an exit waits to take the fold over
+  static constexpr uint32_t kPassesPerClaim = 2;  // passes before a folder may hand off
 
   struct Spi {
     Irq irq;
@@ -415,10 +433,15 @@ class VgicV5 {
     return b.latch[w] | (b.line[w] & b.level[w]);
   }
 
-  // Relaxed counters (fetch_add: injectors and exiting vCPUs bump some concurrently).
+  // Relaxed counters. Those named in FolderStats are written only by the fold's holder
+  // (Bump: a load and a store, no read-modify-write on the hot path; the claim orders
+  // successive holders); the rest are bumped concurrently (Count: fetch_add).
   struct AtomicStats {
-    std::atomic<uint64_t> fold_requests{0}, fold_passes{0}, queries{0}, query_faults{0},
-        pending_writes{0}, deactivations{0}, notifications{0}, line_reasserts{0}, extra_passes{0};
+    // The folder's.
+    std::atomic<uint64_t> claimed_requests{0}, fold_passes{0}, queries{0}, query_faults{0},
+        deactivations{0}, notifications{0}, line_reasserts{0}, extra_passes{0};
+    // Anyone's.
+    std::atomic<uint64_t> posted_requests{0}, pending_writes{0}, handoffs{0};
   };
 
   VgicV5(P& platform, const VgicV5Options& o)
@@ -501,6 +524,75 @@ class VgicV5 {
     LinkLocked(s, to);
   }
 
+  // --- the fold claim (see "No stampede" above) ---
+
+  // An exit that found the fold busy posts a request. Returns true when the caller now holds
+  // the fold (it claimed a free one, or waited as the successor of a folder in its last pass),
+  // false when a pass that starts after the request is guaranteed to serve it.
+  bool PostRequest() {
+    Count(stats_.posted_requests);
+    // The RMW publishes the exit (its guest's effects) to whoever claims next.
+    uint32_t cur = fold_flags_.fetch_or(kRequested, std::memory_order_acq_rel) | kRequested;
+    for (;;) {
+      if (!(cur & kRequested)) return false;  // a claim after our post consumed it
+      if (cur & kRunning) {
+        if ((cur & (kLastPass | kSuccessor)) != kLastPass) return false;  // the folder's next pass
+        // The folder is in its last pass: become its successor instead of keeping it folding.
+        if (fold_flags_.compare_exchange_weak(cur, cur | kSuccessor, std::memory_order_acq_rel)) {
+          AwaitHandoff();
+          return true;
+        }
+        continue;
+      }
+      if (cur & kSuccessor) return false;  // about to claim: its pass starts after our post
+      if (fold_flags_.compare_exchange_weak(cur, kRunning, std::memory_order_acq_rel)) {
+        return true;
+      }
+    }
+  }
+
+  // The successor waits for the folder's last pass to end, then claims (one pass at most).
+  void AwaitHandoff() {
+    uint32_t cur = fold_flags_.load(std::memory_order_acquire);
+    for (;;) {
+      if (cur & kRunning) {
+        std::this_thread::yield();
+        cur = fold_flags_.load(std::memory_order_acquire);
+        continue;
+      }
+      if (fold_flags_.compare_exchange_weak(cur, kRunning, std::memory_order_acq_rel)) return;
+    }
+  }
+
+  // The folder's loop: one pass, then one more for requests posted meanwhile, and so on; from
+  // its kPassesPerClaim-th pass on it hands the fold to a successor if one waits, so no vCPU
+  // folds for the others for long (it would not get back to its guest).
+  void RunPasses() {
+    for (uint32_t pass = 1;; ++pass) {
+      RunPass();
+      uint32_t cur = fold_flags_.load(std::memory_order_relaxed);
+      for (;;) {
+        uint32_t next;
+        if (!(cur & kRequested)) {
+          next = 0;  // nothing posted during the pass: release
+        } else if (cur & kSuccessor) {
+          next = cur & ~(kRunning | kLastPass);  // hand off (kRequested, kSuccessor stay)
+        } else {
+          // Serve the requests with one more pass; the last one we owe announces itself.
+          next = kRunning | (pass + 1 >= kPassesPerClaim ? kLastPass : 0);
+        }
+        if (fold_flags_.compare_exchange_weak(cur, next, std::memory_order_acq_rel)) {
+          if (!(next & kRunning)) {
+            if (next != 0) Count(stats_.handoffs);  // released: another folder may count
+            return;
+          }
+          Bump(stats_.extra_passes);
+          break;
+        }
+      }
+    }
+  }
+
   // --- the fold pass (the folder only) ---
 
   // Queries one in-flight SPI and folds the answer. Returns true when it is idle: neither
@@ -508,9 +600,9 @@ class VgicV5 {
   bool QueryAndFoldLocked(Spi& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.irq.lock) {
     const auto icsr =
         hw::arm::IccIcsr::FromRaw(options_.irs->QuerySpi(options_.vm_id, s.irq.intid));
-    Count(stats_.queries);
+    Bump(stats_.queries);
     if (icsr.f() != 0) {
-      Count(stats_.query_faults);
+      Bump(stats_.query_faults);
       return false;
     }
     const bool hw_pending = icsr.pending() != 0;
@@ -521,7 +613,7 @@ class VgicV5 {
       if (!hw_pending && !s.irq.active) s.irq.pending_latch = false;
       if (s.irq.line_level && !hw_pending) {
         WritePending(s.irq, true);  // the line is high: the hardware must show it pending
-        Count(stats_.line_reasserts);
+        Bump(stats_.line_reasserts);
       }
     }
     // The IRS's own Pending counts too (the guest may have pended a level SPI itself).
@@ -529,7 +621,7 @@ class VgicV5 {
   }
 
   void RunPass() {
-    Count(stats_.fold_passes);
+    Bump(stats_.fold_passes);
     dispatch_.Open();
     uint32_t batch_head = kEndOfBatch;
     uint32_t* batch_tail = &batch_head;
@@ -543,7 +635,7 @@ class VgicV5 {
         continue;
       }
       UnlinkLocked(s);  // moves the last watched SPI into slot i
-      Count(stats_.deactivations);
+      Bump(stats_.deactivations);
       if (s.irq.notifier != nullptr) {
         const uint32_t id = s.irq.intid;
         batch_fn_[id] = s.irq.notifier;
@@ -566,7 +658,7 @@ class VgicV5 {
       platform_.LockIrqsOff(s.irq.lock);
       if (QueryAndFoldLocked(s)) {
         UnlinkLocked(s);  // the cursor now points at the SPI moved into its slot
-        Count(stats_.deactivations);
+        Bump(stats_.deactivations);
       } else {
         ++lists_.quiet_cursor;
       }
@@ -576,7 +668,7 @@ class VgicV5 {
 
     for (uint32_t id = batch_head; id != kEndOfBatch; id = batch_next_[id]) {
       batch_fn_[id](batch_context_[id], id);
-      Count(stats_.notifications);
+      Bump(stats_.notifications);
     }
     dispatch_.Close();
   }
@@ -605,6 +697,9 @@ class VgicV5 {
     words[n / 64] = v ? (words[n / 64] | m) : (words[n / 64] & ~m);
   }
   static void Count(std::atomic<uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+  static void Bump(std::atomic<uint64_t>& c) {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 
   static constexpr uint32_t kEndOfBatch = ~uint32_t{0};
 

@@ -27,7 +27,8 @@
 // requests coalesce into far fewer passes. Served exit: a guest deactivates the watched SPI and
 // its vCPU exits while another vCPU's pass, which has already queried that SPI, is still
 // running (dispatching a lingering notifier), among other exits: once every FoldSpis call has
-// returned, the notification has run (a pass started after that exit).
+// returned, the notification has run (a pass started after that exit). Handoff: an exit during
+// the last pass a folder owes waits for it and takes the fold over, so the folder returns.
 //
 // Seed: IRQVIRT_STRESS_SEED. Bounded by operation counts (and a watchdog), not time.
 #include <algorithm>
@@ -1056,6 +1057,106 @@ TEST(VgicV5ConcurrencyTest, ExitAfterDeactivationIsServedDespiteARunningPass) {
   EXPECT_EQ(s.under_lock.load(), 0u);
   EXPECT_EQ(s.vgic->in_flight(), kStampedeSpis - kFirstQuietSpi);
 }
+
+// No vCPU folds for the others for long: a folder owes its own pass and one more for the exits
+// that came during it; an exit during that last pass waits for it to end and takes the fold
+// over. vCPU 0 folds: pass 1 pops SPI 1 (idle from the start), whose notifier has vCPU 1 exit
+// (it returns at once: a pass is running) and vPE 1's guest deactivate SPI 2; pass 2 (the last
+// one vCPU 0 owes) pops SPI 2, whose notifier has vCPU 2 exit and waits until it is the
+// successor, then vPE 1's guest deactivates SPI 3. vCPU 0 returns after two passes; SPI 3 is
+// popped by vCPU 2's pass, on vCPU 2's thread.
+struct HandoffStory {
+  ThreadedPlatform platform{4, [](void*, uint32_t) {}, nullptr};
+  FakeGicv5Irs irs{kIrsVms, 8};
+  Backend backend{irs};
+  std::unique_ptr<TestVgicV5> vgic;
+  std::atomic<int> exit_of{-1};     // which vCPU thread should exit now
+  std::atomic<int> exited{-1};      // the last vCPU whose FoldSpis returned
+  std::atomic<int> notified_on[8];  // the CPU each SPI's notifier ran on
+  std::atomic<bool> timed_out{false};
+
+  template <typename Done>
+  bool WaitFor(Done done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        timed_out.store(true);
+        return false;
+      }
+      std::this_thread::yield();
+    }
+    return true;
+  }
+
+  static void Notify(void* context, uint32_t id) {
+    HandoffStory& x = *static_cast<HandoffStory*>(context);
+    x.notified_on[id].store(x.platform.current_cpu());
+    if (id == 1) {
+      x.exit_of.store(1);
+      x.WaitFor([&x] { return x.exited.load() == 1; });  // vCPU 1's exit returned at once
+      x.irs.Deactivate(kVm, 2);
+    } else if (id == 2) {
+      x.exit_of.store(2);
+      x.WaitFor([&x] { return x.vgic->fold_claim().successor_waiting; });
+      x.irs.Deactivate(kVm, 3);
+    }
+  }
+};
+
+TEST(VgicV5ConcurrencyTest, AnExitDuringTheFoldersLastPassTakesTheFoldOver) {
+  HandoffStory sh;
+  for (auto& n : sh.notified_on) n.store(-1);
+  auto created = TestVgicV5::Create(
+      sh.platform, {.num_vcpus = 3, .num_spis = 8, .vm_id = kVm, .irs = &sh.backend});
+  ASSERT_TRUE(created.ok()) << created.status();
+  sh.vgic = std::move(*created);
+  TestVgicV5& vgic = *sh.vgic;
+  FakeGicv5Irs& irs = sh.irs;
+  sh.platform.BindCurrentThread(0);
+  for (uint32_t id = 1; id <= 3; ++id) {
+    irs.GuestSetEnabled(kVm, id, true);
+    irs.GuestSetTarget(kVm, id, 1);
+    irs.GuestSetPriority(kVm, id, static_cast<uint8_t>(8 * id));
+    ASSERT_TRUE(vgic.ConfigureSpi(id, Trigger::kLevel).ok());
+    ASSERT_TRUE(vgic.SetDeactivationNotifier(id, &HandoffStory::Notify, &sh).ok());
+  }
+  ASSERT_TRUE(vgic.Inject(1, true).ok());
+  ASSERT_TRUE(vgic.Inject(1, false).ok());  // withdrawn before the guest took it: idle
+  for (uint32_t id : {2u, 3u}) {
+    ASSERT_TRUE(vgic.Inject(id, true).ok());
+    ASSERT_EQ(irs.Acknowledge(kVm, 1), std::optional<uint32_t>(id));
+    ASSERT_TRUE(irs.PriorityDrop(kVm, 1));
+    ASSERT_TRUE(vgic.Inject(id, false).ok());  // serviced: active until the guest deactivates
+  }
+
+  std::vector<std::thread> vcpus;
+  for (int v = 1; v <= 2; ++v) {
+    vcpus.emplace_back([&sh, v] {
+      sh.platform.BindCurrentThread(v);
+      if (!sh.WaitFor([&sh, v] { return sh.exit_of.load() == v; })) return;
+      EXPECT_TRUE(sh.vgic->FoldSpis(static_cast<uint32_t>(v)).ok());
+      sh.exited.store(v);
+    });
+  }
+  ASSERT_TRUE(vgic.FoldSpis(0).ok());
+  const int passes_when_vcpu0_returned = static_cast<int>(vgic.stats().fold_passes);
+  for (auto& t : vcpus) t.join();
+
+  EXPECT_FALSE(sh.timed_out.load()) << "a step of the story never happened (see the comment)";
+  EXPECT_EQ(sh.notified_on[1].load(), 0);
+  EXPECT_EQ(sh.notified_on[2].load(), 0) << "vCPU 0's second pass serves vCPU 1's exit";
+  EXPECT_EQ(sh.notified_on[3].load(), 2) << "vCPU 2 took the fold over after that pass";
+  EXPECT_GE(passes_when_vcpu0_returned, 2);
+  const VgicV5Stats st = vgic.stats();
+  EXPECT_EQ(st.fold_passes, 3u);
+  EXPECT_EQ(st.handoffs, 1u);
+  EXPECT_EQ(st.notifications, 3u);
+  EXPECT_EQ(vgic.in_flight(), 0u);
+  const TestVgicV5::FoldClaim claim = vgic.fold_claim();
+  EXPECT_FALSE(claim.held || claim.requested || claim.last_pass || claim.successor_waiting);
+  EXPECT_EQ(sh.platform.lock_violations(), 0u);
+}
+
 
 }  // namespace
 }  // namespace irqvirt::vgic

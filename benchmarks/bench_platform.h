@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "hw/platform.h"
 
@@ -13,14 +14,14 @@ namespace irqvirt::bench {
 
 class BenchPlatform {
  public:
-  class SpinLock {
+  class ABSL_LOCKABLE SpinLock {
    public:
-    void Acquire() {
+    void Acquire() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
       while (locked_.exchange(true, std::memory_order_acquire)) {
         while (locked_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
       }
     }
-    void Release() { locked_.store(false, std::memory_order_release); }
+    void Release() ABSL_UNLOCK_FUNCTION() { locked_.store(false, std::memory_order_release); }
 
    private:
     std::atomic<bool> locked_{false};
@@ -31,13 +32,13 @@ class BenchPlatform {
   int num_cpus() const { return num_cpus_; }
   int current_cpu() const { return 0; }
   uint32_t apic_id(int cpu) const { return static_cast<uint32_t>(cpu); }
-  hw::IrqFlags LockIrqSave(SpinLock& l) {
+  hw::IrqFlags LockIrqSave(SpinLock& l) ABSL_EXCLUSIVE_LOCK_FUNCTION(l) {
     l.Acquire();
     return 0;
   }
-  void UnlockIrqRestore(SpinLock& l, hw::IrqFlags) { l.Release(); }
-  void LockIrqsOff(SpinLock& l) { l.Acquire(); }
-  void UnlockIrqsOff(SpinLock& l) { l.Release(); }
+  void UnlockIrqRestore(SpinLock& l, hw::IrqFlags) ABSL_UNLOCK_FUNCTION(l) { l.Release(); }
+  void LockIrqsOff(SpinLock& l) ABSL_EXCLUSIVE_LOCK_FUNCTION(l) { l.Acquire(); }
+  void UnlockIrqsOff(SpinLock& l) ABSL_UNLOCK_FUNCTION(l) { l.Release(); }
   void WakeVcpu(uint32_t) { ++wakes; }
   void SendSelfIpi(uint8_t) {}
   absl::Status RegisterVectorHandler(uint8_t, hw::VectorHandler, void*) { return absl::OkStatus(); }

@@ -32,7 +32,7 @@ uint32_t CacheKey(uint16_t device_id, uint32_t index) { return (uint32_t{device_
 FakeAmdIommu::FakeAmdIommu(FakePhysicalMemory& memory, InterruptSink& sink,
                            FakeAmdIommuFeatures features)
     : memory_(memory), sink_(sink), features_(features) {
-  std::lock_guard<std::mutex> l(mu_);
+  FakeMutexLock l(mu_);
   regs_[amd::mmio::kExtendedFeature] = amd::IommuExtendedFeature()
                                            .set_xt_sup(features.xt_sup)
                                            .set_ga_sup(features.ga_sup)
@@ -51,13 +51,13 @@ uint64_t FakeAmdIommu::Reg(uint32_t offset) const {
 }
 
 uint64_t FakeAmdIommu::Read64(uint32_t offset) {
-  std::lock_guard<std::mutex> l(mu_);
+  FakeMutexLock l(mu_);
   if (offset == amd::mmio::kStatus) return status_;
   return Reg(offset);
 }
 
 void FakeAmdIommu::Write64(uint32_t offset, uint64_t value) {
-  std::lock_guard<std::mutex> l(mu_);
+  FakeMutexLock l(mu_);
   switch (offset) {
     case amd::mmio::kExtendedFeature:
     case amd::mmio::kExtendedFeature2:
@@ -150,7 +150,7 @@ Delivery FakeAmdIommu::DeviceInterrupt(uint16_t device_id, uint32_t index) {
   Delivery d;
   Outgoing out;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    FakeMutexLock l(mu_);
     const auto control = IommuControl::FromRaw(Reg(amd::mmio::kControl));
     auto fault = [&](std::string why) {
       d.kind = DeliveryKind::kFault;
@@ -283,24 +283,24 @@ void FakeAmdIommu::Send(const Outgoing& out) {
 }
 
 void FakeAmdIommu::StallCommands(bool stalled) {
-  std::lock_guard<std::mutex> l(mu_);
+  FakeMutexLock l(mu_);
   commands_stalled_ = stalled;
   if (!stalled) ProcessCommands();
 }
 
 void FakeAmdIommu::DropCompletionStores(uint32_t count, uint32_t after) {
-  std::lock_guard<std::mutex> l(mu_);
+  FakeMutexLock l(mu_);
   completion_stores_to_drop_ = count;
   completion_stores_before_drop_ = after;
 }
 
 void FakeAmdIommu::RefuseControlBits(uint64_t mask) {
-  std::lock_guard<std::mutex> l(mu_);
+  FakeMutexLock l(mu_);
   refused_control_bits_ = mask;
 }
 
 void FakeAmdIommu::RaiseStatusBits(uint32_t mask) {
-  std::lock_guard<std::mutex> l(mu_);
+  FakeMutexLock l(mu_);
   status_ |= mask;
 }
 

@@ -30,9 +30,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include <mutex>
 #include "hw/amd/irte_atomic.h"
 #include "hw/amd/mmio.h"
+#include "hw/fake/fake_mutex.h"
 #include "hw/fake/fake_physical_memory.h"
 #include "hw/fake/interrupt_sink.h"
 #include "hw/mmio_region.h"
@@ -85,15 +85,15 @@ class FakeAmdIommu : public MmioRegion {
   void RaiseStatusBits(uint32_t mask);
 
   // --- observations ---
-  uint64_t control() const { return Locked([&] { return Reg(amd::mmio::kControl); }); }
-  uint32_t status() const { return Locked([&] { return status_; }); }
-  uint64_t commands_executed() const { return Locked([&] { return commands_executed_; }); }
-  uint64_t irt_invalidations() const { return Locked([&] { return irt_invalidations_; }); }
-  uint64_t ga_log_entries_written() const { return Locked([&] { return ga_log_written_; }); }
-  uint64_t ga_log_entries_dropped() const { return Locked([&] { return ga_log_dropped_; }); }
-  uint64_t ga_log_interrupts() const { return Locked([&] { return ga_log_interrupts_; }); }
-  uint64_t gappi_interrupts() const { return Locked([&] { return gappi_interrupts_; }); }
-  size_t cached_irtes() const { return Locked([&] { return irte_cache_.size(); }); }
+  uint64_t control() const { FakeMutexLock l(mu_); return Reg(amd::mmio::kControl); }
+  uint32_t status() const { FakeMutexLock l(mu_); return status_; }
+  uint64_t commands_executed() const { FakeMutexLock l(mu_); return commands_executed_; }
+  uint64_t irt_invalidations() const { FakeMutexLock l(mu_); return irt_invalidations_; }
+  uint64_t ga_log_entries_written() const { FakeMutexLock l(mu_); return ga_log_written_; }
+  uint64_t ga_log_entries_dropped() const { FakeMutexLock l(mu_); return ga_log_dropped_; }
+  uint64_t ga_log_interrupts() const { FakeMutexLock l(mu_); return ga_log_interrupts_; }
+  uint64_t gappi_interrupts() const { FakeMutexLock l(mu_); return gappi_interrupts_; }
+  size_t cached_irtes() const { FakeMutexLock l(mu_); return irte_cache_.size(); }
 
  private:
   struct Outgoing {
@@ -110,18 +110,12 @@ class FakeAmdIommu : public MmioRegion {
   Outgoing GaLogInterrupt() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t Reg(uint32_t offset) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Send(const Outgoing& out);
-  template <typename Fn>
-  std::invoke_result_t<Fn&> Locked(Fn&& fn) const {
-    std::lock_guard<std::mutex> l(mu_);
-    return fn();
-  }
 
   FakePhysicalMemory& memory_;
   InterruptSink& sink_;
   const FakeAmdIommuFeatures features_;
 
-  // std::mutex, not absl::Mutex: tsan sees pthread locks, but not Debian's uninstrumented Abseil.
-  mutable std::mutex mu_;
+  mutable FakeMutex mu_;  // see fake_mutex.h
   absl::flat_hash_map<uint32_t, uint64_t> regs_ ABSL_GUARDED_BY(mu_);
   uint32_t status_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint32_t, amd::IrteWords> irte_cache_ ABSL_GUARDED_BY(mu_);

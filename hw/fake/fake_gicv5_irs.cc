@@ -81,7 +81,7 @@ void FakeGicv5Irs::CompleteVdpend() {
 
 void FakeGicv5Irs::ApplyVdpend(uint64_t operand) {  // validated at issue
   const auto op = arm::GicVdpendOperand::FromRaw(operand);
-  std::lock_guard<std::mutex> lock(mu_);
+  FakeMutexLock lock(mu_);
   spis_[SpiIndex(static_cast<uint16_t>(op.vm()), static_cast<uint32_t>(op.id()))].pending =
       op.pending() != 0;
 }
@@ -95,7 +95,7 @@ void FakeGicv5Irs::Vdrcfg(uint64_t operand) {
     invalid_operands_.fetch_add(1, std::memory_order_relaxed);
     icsr = FaultIcsr();
   } else {
-    std::lock_guard<std::mutex> lock(mu_);
+    FakeMutexLock lock(mu_);
     icsr = Icsr(spis_[SpiIndex(vm, id)]);
   }
   tls_icsr = IcsrSlot{instance_id_, icsr};
@@ -112,31 +112,31 @@ uint64_t FakeGicv5Irs::Read(arm::SysRegEncoding e) {
 
 void FakeGicv5Irs::GuestSetEnabled(uint16_t vm, uint32_t id, bool enabled) {
   if (!Exists(vm, id)) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  FakeMutexLock lock(mu_);
   spis_[SpiIndex(vm, id)].enabled = enabled;
 }
 
 void FakeGicv5Irs::GuestSetPriority(uint16_t vm, uint32_t id, uint8_t priority) {
   if (!Exists(vm, id)) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  FakeMutexLock lock(mu_);
   spis_[SpiIndex(vm, id)].priority = static_cast<uint8_t>(priority & (kNumPriorities - 1));
 }
 
 void FakeGicv5Irs::GuestSetHandlingMode(uint16_t vm, uint32_t id, bool level) {
   if (!Exists(vm, id)) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  FakeMutexLock lock(mu_);
   spis_[SpiIndex(vm, id)].level = level;
 }
 
 void FakeGicv5Irs::GuestSetTarget(uint16_t vm, uint32_t id, uint16_t vpe) {
   if (!Exists(vm, id)) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  FakeMutexLock lock(mu_);
   spis_[SpiIndex(vm, id)].target = vpe;
 }
 
 std::optional<uint32_t> FakeGicv5Irs::Acknowledge(uint16_t vm, uint16_t vpe) {
   if (vm >= num_vms_) return std::nullopt;
-  std::lock_guard<std::mutex> lock(mu_);
+  FakeMutexLock lock(mu_);
   uint32_t& apr = apr_[VpeIndex(vm, vpe)];
   const int running = apr == 0 ? kNumPriorities : std::countr_zero(apr);
   Spi* const first = spis_.data() + SpiIndex(vm, 0);
@@ -157,7 +157,7 @@ std::optional<uint32_t> FakeGicv5Irs::Acknowledge(uint16_t vm, uint16_t vpe) {
 
 bool FakeGicv5Irs::PriorityDrop(uint16_t vm, uint16_t vpe) {
   if (vm >= num_vms_) return false;
-  std::lock_guard<std::mutex> lock(mu_);
+  FakeMutexLock lock(mu_);
   uint32_t& apr = apr_[VpeIndex(vm, vpe)];
   if (apr == 0) return false;
   apr &= apr - 1;  // the lowest set bit is the highest active priority
@@ -166,7 +166,7 @@ bool FakeGicv5Irs::PriorityDrop(uint16_t vm, uint16_t vpe) {
 
 void FakeGicv5Irs::Deactivate(uint16_t vm, uint32_t id) {
   if (Exists(vm, id)) {
-    std::lock_guard<std::mutex> lock(mu_);
+    FakeMutexLock lock(mu_);
     Spi& spi = spis_[SpiIndex(vm, id)];
     if (spi.active) {
       spi.active = false;
@@ -178,7 +178,7 @@ void FakeGicv5Irs::Deactivate(uint16_t vm, uint32_t id) {
 
 FakeGicv5Irs::SpiState FakeGicv5Irs::State(uint16_t vm, uint32_t id) const {
   if (!Exists(vm, id)) return SpiState{};
-  std::lock_guard<std::mutex> lock(mu_);
+  FakeMutexLock lock(mu_);
   const Spi& spi = spis_[SpiIndex(vm, id)];
   return SpiState{.pending = spi.pending,
                   .active = spi.active,
@@ -190,7 +190,7 @@ FakeGicv5Irs::SpiState FakeGicv5Irs::State(uint16_t vm, uint32_t id) const {
 
 uint32_t FakeGicv5Irs::ActivePriorities(uint16_t vm, uint16_t vpe) const {
   if (vm >= num_vms_) return 0;
-  std::lock_guard<std::mutex> lock(mu_);
+  FakeMutexLock lock(mu_);
   return apr_[VpeIndex(vm, vpe)];
 }
 

@@ -15,7 +15,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -23,6 +22,7 @@
 #include "hw/arm/gicv5_regs.h"
 #include "hw/arm/gicv5_virtual_spis_backend.h"
 #include "hw/arm/sysreg.h"
+#include "hw/fake/fake_mutex.h"
 
 namespace hw::fake {
 
@@ -109,8 +109,7 @@ class FakeGicv5Irs {
   const uint32_t num_spis_;
   const uint64_t instance_id_;  // tags this fake's per-thread ICC_ICSR_EL1
 
-  // std::mutex, not absl::Mutex: tsan sees pthread locks, but not Debian's uninstrumented Abseil.
-  mutable std::mutex mu_;
+  mutable FakeMutex mu_;                            // see fake_mutex.h
   std::vector<Spi> spis_ ABSL_GUARDED_BY(mu_);      // [vm * num_spis + id]
   std::vector<uint32_t> apr_ ABSL_GUARDED_BY(mu_);  // [vm * 65536 + vpe]
 

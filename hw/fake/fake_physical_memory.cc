@@ -8,7 +8,7 @@
 namespace hw::fake {
 
 FakePhysicalMemory::~FakePhysicalMemory() {
-  std::lock_guard<std::mutex> l(mu_);
+  FakeMutexLock l(mu_);
   for (auto& [pa, block] : blocks_) std::free(block.va);
 }
 
@@ -22,7 +22,7 @@ absl::StatusOr<DmaBuffer> FakePhysicalMemory::Allocate(size_t bytes, size_t alig
   void* va = std::aligned_alloc(host_alignment, rounded);
   if (va == nullptr) return absl::ResourceExhaustedError("fake memory: out of host memory");
   std::memset(va, 0, rounded);
-  std::lock_guard<std::mutex> l(mu_);
+  FakeMutexLock l(mu_);
   const uint64_t pa = (next_pa_ + alignment - 1) & ~(static_cast<uint64_t>(alignment) - 1);
   next_pa_ = pa + rounded + 4096;  // a gap, so an overrun translates to nothing
   blocks_[pa] = Block{va, bytes};
@@ -30,7 +30,7 @@ absl::StatusOr<DmaBuffer> FakePhysicalMemory::Allocate(size_t bytes, size_t alig
 }
 
 void FakePhysicalMemory::Free(const DmaBuffer& buffer) {
-  std::lock_guard<std::mutex> l(mu_);
+  FakeMutexLock l(mu_);
   auto it = blocks_.find(buffer.pa);
   if (it == blocks_.end()) return;
   std::free(it->second.va);
@@ -38,7 +38,7 @@ void FakePhysicalMemory::Free(const DmaBuffer& buffer) {
 }
 
 void* FakePhysicalMemory::Translate(uint64_t pa, size_t bytes) const {
-  std::lock_guard<std::mutex> l(mu_);
+  FakeMutexLock l(mu_);
   auto it = blocks_.upper_bound(pa);
   if (it == blocks_.begin()) return nullptr;
   --it;
@@ -48,7 +48,7 @@ void* FakePhysicalMemory::Translate(uint64_t pa, size_t bytes) const {
 }
 
 size_t FakePhysicalMemory::live_buffers() const {
-  std::lock_guard<std::mutex> l(mu_);
+  FakeMutexLock l(mu_);
   return blocks_.size();
 }
 

@@ -10,8 +10,8 @@
 #include <map>
 
 #include "absl/base/thread_annotations.h"
-#include <mutex>
 #include "hw/dma_memory.h"
+#include "hw/fake/fake_mutex.h"
 
 namespace hw::fake {
 
@@ -34,8 +34,7 @@ class FakePhysicalMemory : public DmaMemory {
     void* va;
     size_t bytes;
   };
-  // std::mutex, not absl::Mutex: tsan sees pthread locks, but not Debian's uninstrumented Abseil.
-  mutable std::mutex mu_;
+  mutable FakeMutex mu_;                                   // see fake_mutex.h
   std::map<uint64_t, Block> blocks_ ABSL_GUARDED_BY(mu_);  // by PA
   uint64_t next_pa_ ABSL_GUARDED_BY(mu_) = 1ull << 32;
 };

@@ -33,10 +33,13 @@ class LogicalPlatform {
   int num_cpus() const { return static_cast<int>(cpus_.size()); }
   int current_cpu() const { return current_cpu_; }
   uint32_t apic_id(int cpu) const;
-  IrqFlags LockIrqSave(SpinLock& lock) ABSL_EXCLUSIVE_LOCK_FUNCTION(lock);
-  void UnlockIrqRestore(SpinLock& lock, IrqFlags flags) ABSL_UNLOCK_FUNCTION(lock);
-  void LockIrqsOff(SpinLock& lock) ABSL_EXCLUSIVE_LOCK_FUNCTION(lock);
-  void UnlockIrqsOff(SpinLock& lock) ABSL_UNLOCK_FUNCTION(lock);
+  IrqFlags LockIrqSave(SpinLock& lock)
+      ABSL_EXCLUSIVE_LOCK_FUNCTION(lock) ABSL_NO_THREAD_SAFETY_ANALYSIS;  // the primitive itself
+  void UnlockIrqRestore(SpinLock& lock, IrqFlags flags)
+      ABSL_UNLOCK_FUNCTION(lock) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  void LockIrqsOff(SpinLock& lock)
+      ABSL_EXCLUSIVE_LOCK_FUNCTION(lock) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  void UnlockIrqsOff(SpinLock& lock) ABSL_UNLOCK_FUNCTION(lock) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   void WakeVcpu(uint32_t vcpu);
   void SendSelfIpi(uint8_t vector);
   absl::Status RegisterVectorHandler(uint8_t vector, VectorHandler handler, void* context);

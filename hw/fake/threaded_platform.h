@@ -37,10 +37,13 @@ class ThreadedPlatform {
   uint32_t apic_id(int cpu) const {
     return cpu >= 0 && cpu < num_cpus_ ? 2 * static_cast<uint32_t>(cpu) : 0xffffffffu;
   }
-  IrqFlags LockIrqSave(SpinLock& lock) ABSL_EXCLUSIVE_LOCK_FUNCTION(lock);
-  void UnlockIrqRestore(SpinLock& lock, IrqFlags flags) ABSL_UNLOCK_FUNCTION(lock);
-  void LockIrqsOff(SpinLock& lock) ABSL_EXCLUSIVE_LOCK_FUNCTION(lock);
-  void UnlockIrqsOff(SpinLock& lock) ABSL_UNLOCK_FUNCTION(lock);
+  IrqFlags LockIrqSave(SpinLock& lock)
+      ABSL_EXCLUSIVE_LOCK_FUNCTION(lock) ABSL_NO_THREAD_SAFETY_ANALYSIS;  // the primitive itself
+  void UnlockIrqRestore(SpinLock& lock, IrqFlags flags)
+      ABSL_UNLOCK_FUNCTION(lock) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  void LockIrqsOff(SpinLock& lock)
+      ABSL_EXCLUSIVE_LOCK_FUNCTION(lock) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  void UnlockIrqsOff(SpinLock& lock) ABSL_UNLOCK_FUNCTION(lock) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   void WakeVcpu(uint32_t vcpu) { wake_(wake_context_, vcpu); }
   void SendSelfIpi(uint8_t vector) { RaiseInterrupt(current_cpu(), vector); }
   absl::Status RegisterVectorHandler(uint8_t vector, VectorHandler handler, void* context) {

@@ -600,7 +600,7 @@ class Vgic {
     // vCPU's run loop, injecting threads and other vCPUs migrating interrupts; never from an
     // interrupt handler that can interrupt a holder.
     SpinLock ap_lock;
-    std::unique_ptr<Irq*[]> ap_list ABSL_PT_GUARDED_BY(ap_lock);
+    std::unique_ptr<Irq*[]> ap_list ABSL_GUARDED_BY(ap_lock);
     uint32_t ap_count ABSL_GUARDED_BY(ap_lock) = 0;
     uint32_t next_seq ABSL_GUARDED_BY(ap_lock) = 0;
     std::unique_ptr<Irq[]> private_irqs;  // SGIs and PPIs; fixed at creation

@@ -165,7 +165,7 @@ TEST(LogicalPlatformDetector, FlagsHandlerLockTakenWithInterruptsOn) {
     LogicalPlatform* p;
     LogicalPlatform::SpinLock* lock;
   } ctx{&p, &lock};
-  ASSERT_TRUE(p.RegisterVectorHandler(
+  EXPECT_TRUE(p.RegisterVectorHandler(
                    0xf1,
                    [](void* c, int, uint8_t) {
                      auto* x = static_cast<Ctx*>(c);
@@ -175,6 +175,7 @@ TEST(LogicalPlatformDetector, FlagsHandlerLockTakenWithInterruptsOn) {
                    &ctx)
                   .ok());
   p.RaiseInterrupt(0, 0xf1);  // handler spins on the lock its own CPU holds
+  p.UnlockIrqsOff(lock);
   ASSERT_EQ(p.violations().size(), 2u);
   EXPECT_THAT(p.violations()[1], ::testing::HasSubstr("deadlock"));
 }

@@ -26,9 +26,9 @@
 // skipped (notifications_per_exit shows the rate actually achieved).
 //
 //   BM_FoldSpis/S/N            irqvirt::vgic::VgicV5: watched (notifier) SPIs queried every
-//                              pass, one quiet SPI every kQuietProbeInterval passes; vCPUs
-//                              exiting while a pass runs leave the work to that folder's next
-//                              pass; no allocation.
+//                              pass, one quiet SPI every kQuietProbeInterval passes; an exit
+//                              that a pass started after (or a dispatching folder's next pass)
+//                              serves does not pass again; no allocation.
 //   BM_KvmStyleFoldSpis/S/N    the baseline, written here from gic.md §4.5: one per-VM
 //                              intrusive list of every in-flight SPI under one IRQ-safe lock; on
 //                              every exit of every vCPU while the list is not empty: take the list
@@ -59,8 +59,9 @@
 // turn); T = 8 also fewest_exits_share (the vCPU with the fewest exits, as a fraction of an even
 // share: 1 = fair, near 0 = one vCPU hardly got back to its guest).
 //
-// ./bazelw run -c opt //benchmarks:gicv5 --
-//     --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+// ./bazelw run -c opt //benchmarks:gicv5 -- --benchmark_repetitions=5
+//     --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
+// (interleaving: the two designs' repetitions alternate, so that the VM's slow minutes hit both)
 #include <benchmark/benchmark.h>
 
 #include <algorithm>

@@ -8,6 +8,10 @@ namespace {
 
 // The pCPU identity and interrupt state of the calling thread.
 thread_local int tls_cpu = -1;
+// The platform the thread was bound to (its serial: a later platform may reuse an address); a
+// binding left by another platform is none.
+thread_local uint64_t tls_platform = 0;
+std::atomic<uint64_t> platforms_created{0};
 thread_local bool tls_irqs_disabled = false;
 
 }  // namespace
@@ -16,19 +20,24 @@ ThreadedPlatform::ThreadedPlatform(int num_cpus, WakeFn wake, void* wake_context
     : num_cpus_(num_cpus),
       cpus_(std::make_unique<Cpu[]>(num_cpus)),
       wake_(wake),
-      wake_context_(wake_context) {}
+      wake_context_(wake_context),
+      serial_(platforms_created.fetch_add(1) + 1) {}
 
-int ThreadedPlatform::current_cpu() const { return tls_cpu; }
+int ThreadedPlatform::current_cpu() const { return tls_platform == serial_ ? tls_cpu : -1; }
 
 void ThreadedPlatform::BindCurrentThread(int cpu) {
   tls_cpu = cpu;
+  tls_platform = serial_;
   tls_irqs_disabled = false;
 }
 
 void ThreadedPlatform::Acquire(SpinLock& lock) {
-  while (lock.locked_.exchange(true, std::memory_order_acquire)) {
+  if (!lock.locked_.exchange(true, std::memory_order_acquire)) return;
+  lock_waiters_.fetch_add(1, std::memory_order_seq_cst);
+  do {
     while (lock.locked_.load(std::memory_order_relaxed)) std::this_thread::yield();
-  }
+  } while (lock.locked_.exchange(true, std::memory_order_acquire));
+  lock_waiters_.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 void ThreadedPlatform::Release(SpinLock& lock) {
@@ -45,7 +54,7 @@ IrqFlags ThreadedPlatform::LockIrqSave(SpinLock& lock) {
 void ThreadedPlatform::UnlockIrqRestore(SpinLock& lock, IrqFlags flags) {
   Release(lock);
   tls_irqs_disabled = flags != 0;
-  if (flags == 0 && tls_cpu >= 0) PollInterrupts();
+  if (flags == 0 && current_cpu() >= 0) PollInterrupts();
 }
 
 void ThreadedPlatform::LockIrqsOff(SpinLock& lock) {
@@ -60,20 +69,20 @@ void ThreadedPlatform::RaiseInterrupt(int cpu, uint8_t vector) {
     lost_interrupts_.fetch_add(1);
     return;
   }
-  cpus_[cpu].mailbox[vector >> 6].fetch_or(uint64_t{1} << (vector & 63),
-                                           std::memory_order_seq_cst);
+  cpus_[cpu].mailbox[vector >> 6].fetch_or(uint64_t{1} << (vector & 63), std::memory_order_seq_cst);
 }
 
 void ThreadedPlatform::PollInterrupts() {
-  if (tls_irqs_disabled || tls_cpu < 0) return;
-  Cpu& c = cpus_[tls_cpu];
+  const int cpu = current_cpu();
+  if (tls_irqs_disabled || cpu < 0) return;
+  Cpu& c = cpus_[cpu];
   for (int w = 3; w >= 0; --w) {
     uint64_t bits = c.mailbox[w].exchange(0, std::memory_order_seq_cst);
     while (bits != 0) {
       const int bit = 63 - std::countl_zero(bits);
       bits &= ~(uint64_t{1} << bit);
       tls_irqs_disabled = true;
-      if (!vectors_.Dispatch(tls_cpu, static_cast<uint8_t>(w * 64 + bit))) {
+      if (!vectors_.Dispatch(cpu, static_cast<uint8_t>(w * 64 + bit))) {
         spurious_interrupts_.fetch_add(1);
       }
       tls_irqs_disabled = false;

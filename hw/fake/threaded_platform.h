@@ -52,6 +52,7 @@ class ThreadedPlatform {
   void UnregisterVectorHandler(uint8_t vector) { vectors_.Unregister(vector); }
 
   // --- thread controls ---
+  // The calling thread becomes pCPU `cpu` of this platform (a binding to another platform ends).
   void BindCurrentThread(int cpu);
   // Handles every interrupt waiting for this thread's CPU (interrupts must be enabled).
   void PollInterrupts();
@@ -60,6 +61,8 @@ class ThreadedPlatform {
   bool online(int cpu) const { return cpus_[cpu].online.load(std::memory_order_seq_cst); }
 
   uint64_t lock_violations() const { return lock_violations_.load(); }
+  // Threads spinning for a lock another thread holds, now (tests: "they are queued behind it").
+  int lock_waiters() const { return lock_waiters_.load(); }
   uint64_t lost_interrupts() const { return lost_interrupts_.load(); }
   uint64_t spurious_interrupts() const { return spurious_interrupts_.load(); }
 
@@ -78,6 +81,8 @@ class ThreadedPlatform {
   void* wake_context_;
   VectorTable vectors_;
   std::atomic<uint64_t> lock_violations_{0};
+  std::atomic<int> lock_waiters_{0};
+  const uint64_t serial_;  // which platform a thread's binding belongs to
   std::atomic<uint64_t> lost_interrupts_{0};
   std::atomic<uint64_t> spurious_interrupts_{0};
 };

@@ -16,18 +16,17 @@
 //     (nothing waits on them) without a VDRCFG per exit. Setting or removing a notifier moves an
 //     in-flight SPI between the lists. With nothing in flight a fold issues no query and takes
 //     no lock.
-//   * No stampede. The SPI fold is VM-wide work, so it is not repeated by every vCPU that exits:
-//     an exiting vCPU posts a request; if no pass is running it claims the fold and runs one; if
-//     one is running it returns at once, and the running folder, when its pass ends, runs one
-//     more pass for all requests posted meanwhile. That pass starts after each requester's exit,
-//     so it sees everything their guests did before exiting. N vCPUs exiting together cost two
-//     passes, not N. Nobody folds for the others for long, and no request is left behind
-//     (the requesters may not exit again): a folder owes at most kPassesPerClaim passes; if
-//     requests arrive during its last one, the first of them waits for that pass to end and
-//     takes the fold over (the others return, the successor's pass serves them too). Only in
-//     the instant between a request and its successor claim does the folder run on. An exit
-//     that finds the fold free claims it with one compare-exchange and nothing else atomic: the
-//     statistics the holder writes are plain loads and stores, ordered by the claim.
+//   * No stampede. The SPI fold is VM-wide work, so it is not repeated by every vCPU that exits.
+//     A pass queries under the list lock, then (only if it popped SPIs with notifiers) calls
+//     them after releasing it. An exit notes how many passes had started, and takes the list
+//     lock: if a pass started since, that pass saw everything its guest did before exiting (its
+//     queries came later, and are over: we hold the lock), so it returns; if a folder is
+//     calling notifiers, it asks that folder for one more pass and returns; otherwise it runs a
+//     pass itself. N vCPUs exiting together cost two passes, not N, and an uncontended exit
+//     costs what the lock costs, no more (the baseline's own list lock). Nobody folds for the
+//     others for long, and no request is left behind (the requesters may not exit again): a
+//     folder runs at most kPassesPerFold passes; exits that come while it calls the notifiers
+//     of its last one wait for that to end and fold themselves (or find that one of them did).
 //   * No lost, no doubled notification. An SPI is in flight from the injection that makes it
 //     pending until a pass sees it neither pending nor active (for a level SPI: and its line
 //     low); that pass pops it and its notifier is called once. An SPI acknowledged and
@@ -61,8 +60,8 @@
 // the state it produced (an abandoned entry too): the flush hands edge latches to that state.
 // Fold runs the notifiers, so call it with interrupts enabled; notifiers must not throw and
 // must not call RemoveDeactivationNotifier, Fold or FoldSpis (a fold from inside a folder's last
-// pass would wait for that pass as its successor). Call Fold with preemption disabled, as a
-// vCPU exit path is: a successor spins while the holder finishes one pass.
+// dispatch would wait for that dispatch to end). Call Fold with preemption disabled, as a vCPU
+// exit path is: other exits wait for the list lock while a pass queries.
 //
 // Locks (IRQ-safe spinlocks from the platform; no interrupt handler that can interrupt a holder
 // takes them):
@@ -120,7 +119,7 @@ struct VgicV5Stats {
   uint64_t notifications = 0;   // notifiers called
   uint64_t line_reasserts = 0;  // level SPIs made pending again after the hardware lost it
   uint64_t extra_passes = 0;    // passes a folder ran for exits that arrived during its pass
-  uint64_t handoffs = 0;        // folds handed to a waiting exit after the holder's last pass
+  uint64_t waits = 0;           // exits that waited for a folder's last dispatch, then folded
 };
 
 template <typename P>
@@ -351,21 +350,40 @@ class VgicV5 {
   // started after the call has run or is running. Notifiers run from here, on the folding vCPU.
   absl::Status FoldSpis(uint32_t vcpu) {
     if (vcpu >= options_.num_vcpus) return UnknownVcpu(vcpu);
-    if (in_flight_count_.load(std::memory_order_seq_cst) == 0) return absl::OkStatus();
+    if (in_flight_count_.load(std::memory_order_acquire) == 0) return absl::OkStatus();
     // Only quiet SPIs in flight: nobody waits on them, so a pass every kQuietProbeInterval exits.
-    if (watched_count_.load(std::memory_order_seq_cst) == 0 &&
+    if (watched_count_.load(std::memory_order_acquire) == 0 &&
         quiet_only_exits_.fetch_add(1, std::memory_order_relaxed) % kQuietProbeInterval != 0) {
       return absl::OkStatus();
     }
-    // Uncontended: claim the fold at once (one read-modify-write).
-    uint32_t cur = fold_flags_.load(std::memory_order_relaxed);
-    if (cur == 0 && fold_flags_.compare_exchange_strong(cur, kRunning, std::memory_order_acq_rel)) {
-      Bump(stats_.claimed_requests);
-    } else if (!PostRequest()) {
-      return absl::OkStatus();  // a pass that starts after this call serves it
+    // Which passes had started before this exit; any later one sees what its guest did.
+    const uint64_t seen = passes_started_.load(std::memory_order_acquire);
+    for (bool waited = false;; waited = true) {
+      const hw::IrqFlags f = platform_.LockIrqSave(list_lock_);
+      if (!waited) Bump(stats_.fold_requests);
+      if (passes_started_.load(std::memory_order_relaxed) != seen) {
+        // A pass started after this exit; we waited for its queries (the lock), its folder
+        // dispatches what it found.
+        platform_.UnlockIrqRestore(list_lock_, f);
+        return absl::OkStatus();
+      }
+      if (!dispatching_.load(std::memory_order_relaxed)) {
+        RunPassesAndUnlock(f);
+        return absl::OkStatus();
+      }
+      if (!last_pass_) {
+        pass_requested_ = true;  // the dispatching folder runs one more pass for us
+        platform_.UnlockIrqRestore(list_lock_, f);
+        return absl::OkStatus();
+      }
+      // The folder dispatches the last pass it owes: wait for that, then fold ourselves (or
+      // find that another exit did), so that it gets back to its guest.
+      platform_.UnlockIrqRestore(list_lock_, f);
+      Count(stats_.waits);
+      waiting_exits_.fetch_add(1, std::memory_order_relaxed);
+      while (dispatching_.load(std::memory_order_acquire)) std::this_thread::yield();
+      waiting_exits_.fetch_sub(1, std::memory_order_relaxed);
     }
-    RunPasses();
-    return absl::OkStatus();
   }
 
   // ------------------------------------------------------------------- introspection
@@ -379,21 +397,27 @@ class VgicV5 {
     return n;
   }
 
-  // The fold claim as of now, for tests and diagnostics (a stuck VM: who holds the fold).
-  struct FoldClaim {
-    bool held, requested, last_pass, successor_waiting;
+  // The fold as of now, for tests and diagnostics (a stuck VM: who holds what).
+  struct FoldState {
+    uint64_t passes_started;
+    bool dispatching;        // a folder is calling notifiers
+    bool last_pass;          // ... of the last pass it owes
+    bool requested;          // an exit asked it for one more pass
+    uint32_t exits_waiting;  // exits waiting for that last dispatch to end
   };
-  FoldClaim fold_claim() const {
-    const uint32_t f = fold_flags_.load(std::memory_order_acquire);
-    return {(f & kRunning) != 0, (f & kRequested) != 0, (f & kLastPass) != 0,
-            (f & kSuccessor) != 0};
+  FoldState fold_state() {
+    const hw::IrqFlags f = platform_.LockIrqSave(list_lock_);
+    FoldState st{passes_started_.load(std::memory_order_relaxed),
+                 dispatching_.load(std::memory_order_relaxed), last_pass_, pass_requested_,
+                 waiting_exits_.load(std::memory_order_relaxed)};
+    platform_.UnlockIrqRestore(list_lock_, f);
+    return st;
   }
 
   VgicV5Stats stats() const {
     VgicV5Stats s;
-    s.fold_requests = stats_.claimed_requests.load(std::memory_order_relaxed) +
-                      stats_.posted_requests.load(std::memory_order_relaxed);
-    s.fold_passes = stats_.fold_passes.load(std::memory_order_relaxed);
+    s.fold_requests = stats_.fold_requests.load(std::memory_order_relaxed);
+    s.fold_passes = passes_started_.load(std::memory_order_relaxed);
     s.queries = stats_.queries.load(std::memory_order_relaxed);
     s.query_faults = stats_.query_faults.load(std::memory_order_relaxed);
     s.pending_writes = stats_.pending_writes.load(std::memory_order_relaxed);
@@ -401,17 +425,12 @@ class VgicV5 {
     s.notifications = stats_.notifications.load(std::memory_order_relaxed);
     s.line_reasserts = stats_.line_reasserts.load(std::memory_order_relaxed);
     s.extra_passes = stats_.extra_passes.load(std::memory_order_relaxed);
-    s.handoffs = stats_.handoffs.load(std::memory_order_relaxed);
+    s.waits = stats_.waits.load(std::memory_order_relaxed);
     return s;
   }
 
  private:
-  // fold_flags_: who holds the fold, and what it owes.
-  static constexpr uint32_t kRunning = 1;         // a folder holds the fold
-  static constexpr uint32_t kRequested = 2;       // an exit asked for a pass not yet started
-  static constexpr uint32_t kLastPass = 4;        // the folder runs its last pass before a handoff
-  static constexpr uint32_t kSuccessor = 8;       // an exit waits to take the fold over
-  static constexpr uint32_t kPassesPerClaim = 2;  // passes before a folder may hand off
+  static constexpr uint32_t kPassesPerFold = 2;  // passes one exit runs at most (see FoldSpis)
 
   struct Spi {
     Irq irq;
@@ -433,15 +452,15 @@ class VgicV5 {
     return b.latch[w] | (b.line[w] & b.level[w]);
   }
 
-  // Relaxed counters. Those named in FolderStats are written only by the fold's holder
-  // (Bump: a load and a store, no read-modify-write on the hot path; the claim orders
-  // successive holders); the rest are bumped concurrently (Count: fetch_add).
+  // Relaxed counters. Most are written only under list_lock_ or by the one dispatching folder
+  // (Bump: a load and a store; the lock orders the writers); the rest are bumped concurrently
+  // (Count: fetch_add).
   struct AtomicStats {
-    // The folder's.
-    std::atomic<uint64_t> claimed_requests{0}, fold_passes{0}, queries{0}, query_faults{0},
-        deactivations{0}, notifications{0}, line_reasserts{0}, extra_passes{0};
+    // Under list_lock_, or the dispatching folder's.
+    std::atomic<uint64_t> fold_requests{0}, queries{0}, query_faults{0}, deactivations{0},
+        notifications{0}, line_reasserts{0}, extra_passes{0};
     // Anyone's.
-    std::atomic<uint64_t> posted_requests{0}, pending_writes{0}, handoffs{0};
+    std::atomic<uint64_t> pending_writes{0}, waits{0};
   };
 
   VgicV5(P& platform, const VgicV5Options& o)
@@ -493,13 +512,12 @@ class VgicV5 {
     if (where == InFlight::kWatched) {
       lists_.slot[id] = lists_.watched_count;
       lists_.watched[lists_.watched_count++] = id;
-      watched_count_.fetch_add(1, std::memory_order_seq_cst);
     } else {
       lists_.slot[id] = lists_.quiet_count;
       lists_.quiet[lists_.quiet_count++] = id;
     }
     s.in_flight = where;
-    in_flight_count_.fetch_add(1, std::memory_order_seq_cst);
+    PublishCountsLocked();
   }
 
   void UnlinkLocked(Spi& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(list_lock_, s.irq.lock) {
@@ -509,14 +527,21 @@ class VgicV5 {
       const uint32_t last = lists_.watched[--lists_.watched_count];
       lists_.watched[at] = last;
       lists_.slot[last] = at;  // another SPI's slot: the list lock covers it
-      watched_count_.fetch_sub(1, std::memory_order_seq_cst);
     } else {
       const uint32_t last = lists_.quiet[--lists_.quiet_count];
       lists_.quiet[at] = last;
       lists_.slot[last] = at;
     }
     s.in_flight = InFlight::kNo;
-    in_flight_count_.fetch_sub(1, std::memory_order_seq_cst);
+    PublishCountsLocked();
+  }
+
+  // The lock-free copies FoldSpis reads. Plain stores: every writer holds list_lock_. An exit
+  // that follows a listing (the guest took the SPI the listing's VDPEND made pending) sees it
+  // through the IRS's own ordering.
+  void PublishCountsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(list_lock_) {
+    watched_count_.store(lists_.watched_count, std::memory_order_release);
+    in_flight_count_.store(lists_.watched_count + lists_.quiet_count, std::memory_order_release);
   }
 
   void MoveLocked(Spi& s, InFlight to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(list_lock_, s.irq.lock) {
@@ -524,83 +549,15 @@ class VgicV5 {
     LinkLocked(s, to);
   }
 
-  // --- the fold claim (see "No stampede" above) ---
-
-  // An exit that found the fold busy posts a request. Returns true when the caller now holds
-  // the fold (it claimed a free one, or waited as the successor of a folder in its last pass),
-  // false when a pass that starts after the request is guaranteed to serve it.
-  bool PostRequest() {
-    Count(stats_.posted_requests);
-    // The RMW publishes the exit (its guest's effects) to whoever claims next.
-    uint32_t cur = fold_flags_.fetch_or(kRequested, std::memory_order_acq_rel) | kRequested;
-    for (;;) {
-      if (!(cur & kRequested)) return false;  // a claim after our post consumed it
-      if (cur & kRunning) {
-        if ((cur & (kLastPass | kSuccessor)) != kLastPass) return false;  // the folder's next pass
-        // The folder is in its last pass: become its successor instead of keeping it folding.
-        if (fold_flags_.compare_exchange_weak(cur, cur | kSuccessor, std::memory_order_acq_rel)) {
-          AwaitHandoff();
-          return true;
-        }
-        continue;
-      }
-      if (cur & kSuccessor) return false;  // about to claim: its pass starts after our post
-      if (fold_flags_.compare_exchange_weak(cur, kRunning, std::memory_order_acq_rel)) {
-        return true;
-      }
-    }
-  }
-
-  // The successor waits for the folder's last pass to end, then claims (one pass at most).
-  void AwaitHandoff() {
-    uint32_t cur = fold_flags_.load(std::memory_order_acquire);
-    for (;;) {
-      if (cur & kRunning) {
-        std::this_thread::yield();
-        cur = fold_flags_.load(std::memory_order_acquire);
-        continue;
-      }
-      if (fold_flags_.compare_exchange_weak(cur, kRunning, std::memory_order_acq_rel)) return;
-    }
-  }
-
-  // The folder's loop: one pass, then one more for requests posted meanwhile, and so on; from
-  // its kPassesPerClaim-th pass on it hands the fold to a successor if one waits, so no vCPU
-  // folds for the others for long (it would not get back to its guest).
-  void RunPasses() {
-    for (uint32_t pass = 1;; ++pass) {
-      RunPass();
-      uint32_t cur = fold_flags_.load(std::memory_order_relaxed);
-      for (;;) {
-        uint32_t next;
-        if (!(cur & kRequested)) {
-          next = 0;  // nothing posted during the pass: release
-        } else if (cur & kSuccessor) {
-          next = cur & ~(kRunning | kLastPass);  // hand off (kRequested, kSuccessor stay)
-        } else {
-          // Serve the requests with one more pass; the last one we owe announces itself.
-          next = kRunning | (pass + 1 >= kPassesPerClaim ? kLastPass : 0);
-        }
-        if (fold_flags_.compare_exchange_weak(cur, next, std::memory_order_acq_rel)) {
-          if (!(next & kRunning)) {
-            if (next != 0) Count(stats_.handoffs);  // released: another folder may count
-            return;
-          }
-          Bump(stats_.extra_passes);
-          break;
-        }
-      }
-    }
-  }
-
   // --- the fold pass (the folder only) ---
 
   // Queries one in-flight SPI and folds the answer. Returns true when it is idle: neither
   // pending nor active, line low.
-  bool QueryAndFoldLocked(Spi& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.irq.lock) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool QueryAndFoldLocked(Spi& s)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(list_lock_, s.irq.lock) {
     const auto icsr =
         hw::arm::IccIcsr::FromRaw(options_.irs->QuerySpi(options_.vm_id, s.irq.intid));
-    Bump(stats_.queries);
+    ++pass_queries_;
     if (icsr.f() != 0) {
       Bump(stats_.query_faults);
       return false;
@@ -620,12 +577,16 @@ class VgicV5 {
     return !hw_pending && !s.irq.active && !s.irq.IsPending();
   }
 
-  void RunPass() {
-    Bump(stats_.fold_passes);
-    dispatch_.Open();
+  // One pass's queries: pops the idle SPIs, and returns the head of the batch of their
+  // notifiers (kEndOfBatch: none).
+  ABSL_ATTRIBUTE_ALWAYS_INLINE uint32_t QueryPassLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(list_lock_) {
+    passes_started_.store(passes_started_.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_release);
+    pass_queries_ = 0;
+    uint32_t deactivated = 0;
     uint32_t batch_head = kEndOfBatch;
     uint32_t* batch_tail = &batch_head;
-    const hw::IrqFlags f = platform_.LockIrqSave(list_lock_);
     for (uint32_t i = 0; i < lists_.watched_count;) {
       Spi& s = spis_[lists_.watched[i]];
       platform_.LockIrqsOff(s.irq.lock);
@@ -634,8 +595,8 @@ class VgicV5 {
         ++i;
         continue;
       }
-      UnlinkLocked(s);  // moves the last watched SPI into slot i
-      Bump(stats_.deactivations);
+      UnlinkLocked(s);                           // moves the last watched SPI into slot i
+      if (deactivated++ == 0) dispatch_.Open();  // before reading the first notifier
       if (s.irq.notifier != nullptr) {
         const uint32_t id = s.irq.intid;
         batch_fn_[id] = s.irq.notifier;
@@ -646,6 +607,7 @@ class VgicV5 {
       }
       platform_.UnlockIrqsOff(s.irq.lock);
     }
+    window_open_ = deactivated != 0;  // notifiers were read (quiet SPIs have none)
     // Quiet SPIs: one probe every kQuietProbeInterval passes, or in every pass that runs only for
     // them (FoldSpis already rations those).
     const bool probe_quiet =
@@ -658,19 +620,49 @@ class VgicV5 {
       platform_.LockIrqsOff(s.irq.lock);
       if (QueryAndFoldLocked(s)) {
         UnlinkLocked(s);  // the cursor now points at the SPI moved into its slot
-        Bump(stats_.deactivations);
+        ++deactivated;
       } else {
         ++lists_.quiet_cursor;
       }
       platform_.UnlockIrqsOff(s.irq.lock);
     }
-    platform_.UnlockIrqRestore(list_lock_, f);
+    Add(stats_.queries, pass_queries_);
+    if (deactivated != 0) Add(stats_.deactivations, deactivated);
+    return batch_head;
+  }
 
-    for (uint32_t id = batch_head; id != kEndOfBatch; id = batch_next_[id]) {
-      batch_fn_[id](batch_context_[id], id);
-      Bump(stats_.notifications);
+  // The folder, list_lock_ held (released on return): a pass; if it found notifications, they
+  // are dispatched with no lock held, and exits that came meanwhile get one more pass (they
+  // posted `requested`), at most kPassesPerFold passes in all; exits during the last dispatch
+  // wait for it and fold themselves.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void RunPassesAndUnlock(hw::IrqFlags f)
+      ABSL_UNLOCK_FUNCTION(list_lock_) {
+    for (uint32_t pass = 1;; ++pass) {
+      const uint32_t batch = QueryPassLocked();
+      if (batch == kEndOfBatch) {
+        // Before the unlock, so that the next folder's Open follows it.
+        if (window_open_) dispatch_.Close();
+        platform_.UnlockIrqRestore(list_lock_, f);
+        return;
+      }
+      dispatching_.store(true, std::memory_order_relaxed);
+      last_pass_ = pass >= kPassesPerFold;
+      platform_.UnlockIrqRestore(list_lock_, f);
+      // The batch is ours alone: no pass starts while `dispatching` is set.
+      for (uint32_t id = batch; id != kEndOfBatch; id = batch_next_[id]) {
+        batch_fn_[id](batch_context_[id], id);
+        Bump(stats_.notifications);
+      }
+      dispatch_.Close();
+      f = platform_.LockIrqSave(list_lock_);
+      dispatching_.store(false, std::memory_order_release);
+      if (!pass_requested_) {
+        platform_.UnlockIrqRestore(list_lock_, f);
+        return;
+      }
+      pass_requested_ = false;
+      Bump(stats_.extra_passes);
     }
-    dispatch_.Close();
   }
 
   absl::Status UnknownSpi(uint32_t id) const {
@@ -697,8 +689,9 @@ class VgicV5 {
     words[n / 64] = v ? (words[n / 64] | m) : (words[n / 64] & ~m);
   }
   static void Count(std::atomic<uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
-  static void Bump(std::atomic<uint64_t>& c) {
-    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  static void Bump(std::atomic<uint64_t>& c) { Add(c, 1); }
+  static void Add(std::atomic<uint64_t>& c, uint64_t n) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
 
   static constexpr uint32_t kEndOfBatch = ~uint32_t{0};
@@ -722,11 +715,18 @@ class VgicV5 {
   std::atomic<uint32_t> in_flight_count_{0};  // written under list_lock_; read lock-free
   std::atomic<uint32_t> watched_count_{0};    // the same, for the watched list alone
   std::atomic<uint32_t> quiet_only_exits_{0};
-  uint32_t passes_since_quiet_probe_ = 0;  // the folder's (see fold_flags_)
+  uint32_t passes_since_quiet_probe_ ABSL_GUARDED_BY(list_lock_) = 0;
+  uint32_t pass_queries_ ABSL_GUARDED_BY(list_lock_) = 0;  // VDRCFGs of the running pass
+  bool window_open_ ABSL_GUARDED_BY(list_lock_) = false;   // the pass opened dispatch_
 
-  // The notification batch: owned by whoever holds kRunning in fold_flags_ (lock-free by
-  // design: the fold claim is the ownership). An SPI is linked at most once per pass.
-  std::atomic<uint32_t> fold_flags_{0};
+  // Who folds (see FoldSpis). `dispatching_` is written under list_lock_ and read under it,
+  // except by exits waiting for a last dispatch to end (lock-free by design: they only poll).
+  std::atomic<bool> dispatching_{false};
+  bool last_pass_ ABSL_GUARDED_BY(list_lock_) = false;       // the dispatch is the folder's last
+  bool pass_requested_ ABSL_GUARDED_BY(list_lock_) = false;  // exits posted during the dispatch
+  std::atomic<uint64_t> passes_started_{0};  // written under list_lock_; read lock-free
+  std::atomic<uint32_t> waiting_exits_{0};
+  // The notification batch: owned by the folder that set dispatching_, until it clears it.
   std::unique_ptr<uint32_t[]> batch_next_;
   std::unique_ptr<DeactivationNotifier[]> batch_fn_;
   std::unique_ptr<void*[]> batch_context_;

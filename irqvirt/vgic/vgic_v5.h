@@ -348,7 +348,7 @@ class VgicV5 {
 
   // The SPI fold for an exit of `vcpu` (see "No stampede" above): when it returns, a pass that
   // started after the call has run or is running. Notifiers run from here, on the folding vCPU.
-  absl::Status FoldSpis(uint32_t vcpu) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE absl::Status FoldSpis(uint32_t vcpu) {
     if (vcpu >= options_.num_vcpus) return UnknownVcpu(vcpu);
     if (in_flight_count_.load(std::memory_order_acquire) == 0) return absl::OkStatus();
     // Only quiet SPIs in flight: nobody waits on them, so a pass every kQuietProbeInterval exits.
@@ -367,21 +367,28 @@ class VgicV5 {
         platform_.UnlockIrqRestore(list_lock_, f);
         return absl::OkStatus();
       }
-      if (!dispatching_.load(std::memory_order_relaxed)) {
+      uint32_t d = dispatch_state_.load(std::memory_order_acquire);
+      if (d == 0) {
         RunPassesAndUnlock(f);
         return absl::OkStatus();
       }
-      if (!last_pass_) {
-        pass_requested_ = true;  // the dispatching folder runs one more pass for us
+      if (!(d & kLastDispatch)) {
+        // Ask the dispatching folder for one more pass; if it finished meanwhile (the exchange
+        // fails), look again: it is ours to run.
+        if (dispatch_state_.compare_exchange_strong(d, d | kPassRequested,
+                                                    std::memory_order_acq_rel)) {
+          platform_.UnlockIrqRestore(list_lock_, f);
+          return absl::OkStatus();
+        }
         platform_.UnlockIrqRestore(list_lock_, f);
-        return absl::OkStatus();
+        continue;
       }
       // The folder dispatches the last pass it owes: wait for that, then fold ourselves (or
       // find that another exit did), so that it gets back to its guest.
       platform_.UnlockIrqRestore(list_lock_, f);
       Count(stats_.waits);
       waiting_exits_.fetch_add(1, std::memory_order_relaxed);
-      while (dispatching_.load(std::memory_order_acquire)) std::this_thread::yield();
+      while (dispatch_state_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
       waiting_exits_.fetch_sub(1, std::memory_order_relaxed);
     }
   }
@@ -407,8 +414,9 @@ class VgicV5 {
   };
   FoldState fold_state() {
     const hw::IrqFlags f = platform_.LockIrqSave(list_lock_);
-    FoldState st{passes_started_.load(std::memory_order_relaxed),
-                 dispatching_.load(std::memory_order_relaxed), last_pass_, pass_requested_,
+    const uint32_t d = dispatch_state_.load(std::memory_order_relaxed);
+    FoldState st{passes_started_.load(std::memory_order_relaxed), (d & kDispatching) != 0,
+                 (d & kLastDispatch) != 0, (d & kPassRequested) != 0,
                  waiting_exits_.load(std::memory_order_relaxed)};
     platform_.UnlockIrqRestore(list_lock_, f);
     return st;
@@ -557,7 +565,6 @@ class VgicV5 {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(list_lock_, s.irq.lock) {
     const auto icsr =
         hw::arm::IccIcsr::FromRaw(options_.irs->QuerySpi(options_.vm_id, s.irq.intid));
-    ++pass_queries_;
     if (icsr.f() != 0) {
       Bump(stats_.query_faults);
       return false;
@@ -578,12 +585,16 @@ class VgicV5 {
   }
 
   // One pass's queries: pops the idle SPIs, and returns the head of the batch of their
-  // notifiers (kEndOfBatch: none).
-  ABSL_ATTRIBUTE_ALWAYS_INLINE uint32_t QueryPassLocked()
+  // notifiers.
+  struct PassResult {
+    uint32_t batch;    // head of the notifier batch, kEndOfBatch: none
+    bool window_open;  // dispatch_ was opened (an SPI with a possible notifier was popped)
+  };
+  ABSL_ATTRIBUTE_ALWAYS_INLINE PassResult QueryPassLocked()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(list_lock_) {
     passes_started_.store(passes_started_.load(std::memory_order_relaxed) + 1,
                           std::memory_order_release);
-    pass_queries_ = 0;
+    uint32_t queries = lists_.watched_count;  // each watched SPI once
     uint32_t deactivated = 0;
     uint32_t batch_head = kEndOfBatch;
     uint32_t* batch_tail = &batch_head;
@@ -607,28 +618,29 @@ class VgicV5 {
       }
       platform_.UnlockIrqsOff(s.irq.lock);
     }
-    window_open_ = deactivated != 0;  // notifiers were read (quiet SPIs have none)
+    const bool window_open = deactivated != 0;  // notifiers were read (quiet SPIs have none)
     // Quiet SPIs: one probe every kQuietProbeInterval passes, or in every pass that runs only for
     // them (FoldSpis already rations those).
-    const bool probe_quiet =
-        lists_.watched_count == 0 || ++passes_since_quiet_probe_ >= kQuietProbeInterval;
-    if (probe_quiet) passes_since_quiet_probe_ = 0;
-    for (int probe = 0; probe_quiet && probe < kQuietProbesPerPass && lists_.quiet_count > 0;
-         ++probe) {
-      if (lists_.quiet_cursor >= lists_.quiet_count) lists_.quiet_cursor = 0;
-      Spi& s = spis_[lists_.quiet[lists_.quiet_cursor]];
-      platform_.LockIrqsOff(s.irq.lock);
-      if (QueryAndFoldLocked(s)) {
-        UnlinkLocked(s);  // the cursor now points at the SPI moved into its slot
-        ++deactivated;
-      } else {
-        ++lists_.quiet_cursor;
+    if (lists_.quiet_count != 0 &&
+        (lists_.watched_count == 0 || ++passes_since_quiet_probe_ >= kQuietProbeInterval)) {
+      passes_since_quiet_probe_ = 0;
+      for (int probe = 0; probe < kQuietProbesPerPass && lists_.quiet_count > 0; ++probe) {
+        if (lists_.quiet_cursor >= lists_.quiet_count) lists_.quiet_cursor = 0;
+        Spi& s = spis_[lists_.quiet[lists_.quiet_cursor]];
+        platform_.LockIrqsOff(s.irq.lock);
+        ++queries;
+        if (QueryAndFoldLocked(s)) {
+          UnlinkLocked(s);  // the cursor now points at the SPI moved into its slot
+          ++deactivated;
+        } else {
+          ++lists_.quiet_cursor;
+        }
+        platform_.UnlockIrqsOff(s.irq.lock);
       }
-      platform_.UnlockIrqsOff(s.irq.lock);
     }
-    Add(stats_.queries, pass_queries_);
+    Add(stats_.queries, queries);
     if (deactivated != 0) Add(stats_.deactivations, deactivated);
-    return batch_head;
+    return {batch_head, window_open};
   }
 
   // The folder, list_lock_ held (released on return): a pass; if it found notifications, they
@@ -638,29 +650,30 @@ class VgicV5 {
   ABSL_ATTRIBUTE_ALWAYS_INLINE void RunPassesAndUnlock(hw::IrqFlags f)
       ABSL_UNLOCK_FUNCTION(list_lock_) {
     for (uint32_t pass = 1;; ++pass) {
-      const uint32_t batch = QueryPassLocked();
+      const PassResult r = QueryPassLocked();
+      const uint32_t batch = r.batch;
       if (batch == kEndOfBatch) {
         // Before the unlock, so that the next folder's Open follows it.
-        if (window_open_) dispatch_.Close();
+        if (r.window_open) dispatch_.Close();
         platform_.UnlockIrqRestore(list_lock_, f);
         return;
       }
-      dispatching_.store(true, std::memory_order_relaxed);
-      last_pass_ = pass >= kPassesPerFold;
+      const uint32_t dispatching = kDispatching | (pass >= kPassesPerFold ? kLastDispatch : 0);
+      dispatch_state_.store(dispatching, std::memory_order_relaxed);
       platform_.UnlockIrqRestore(list_lock_, f);
-      // The batch is ours alone: no pass starts while `dispatching` is set.
+      // The batch is ours alone: no pass starts while dispatch_state_ is set.
       for (uint32_t id = batch; id != kEndOfBatch; id = batch_next_[id]) {
         batch_fn_[id](batch_context_[id], id);
         Bump(stats_.notifications);
       }
       dispatch_.Close();
-      f = platform_.LockIrqSave(list_lock_);
-      dispatching_.store(false, std::memory_order_release);
-      if (!pass_requested_) {
-        platform_.UnlockIrqRestore(list_lock_, f);
-        return;
+      uint32_t expected = dispatching;
+      if (dispatch_state_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) {
+        return;  // nobody asked for more
       }
-      pass_requested_ = false;
+      // An exit asked (kPassRequested): one more pass, which serves every exit since.
+      f = platform_.LockIrqSave(list_lock_);
+      dispatch_state_.store(0, std::memory_order_relaxed);
       Bump(stats_.extra_passes);
     }
   }
@@ -716,17 +729,17 @@ class VgicV5 {
   std::atomic<uint32_t> watched_count_{0};    // the same, for the watched list alone
   std::atomic<uint32_t> quiet_only_exits_{0};
   uint32_t passes_since_quiet_probe_ ABSL_GUARDED_BY(list_lock_) = 0;
-  uint32_t pass_queries_ ABSL_GUARDED_BY(list_lock_) = 0;  // VDRCFGs of the running pass
-  bool window_open_ ABSL_GUARDED_BY(list_lock_) = false;   // the pass opened dispatch_
 
-  // Who folds (see FoldSpis). `dispatching_` is written under list_lock_ and read under it,
-  // except by exits waiting for a last dispatch to end (lock-free by design: they only poll).
-  std::atomic<bool> dispatching_{false};
-  bool last_pass_ ABSL_GUARDED_BY(list_lock_) = false;       // the dispatch is the folder's last
-  bool pass_requested_ ABSL_GUARDED_BY(list_lock_) = false;  // exits posted during the dispatch
+  // Who folds (see FoldSpis): the folder sets kDispatching (and kLastDispatch) under list_lock_
+  // and clears the word with one compare-exchange, without the lock, after its notifiers; exits
+  // add kPassRequested under list_lock_. Lock-free by design where it is read without the lock.
+  static constexpr uint32_t kDispatching = 1;    // a folder calls the notifiers of its pass
+  static constexpr uint32_t kLastDispatch = 2;   // ... of the last pass it owes
+  static constexpr uint32_t kPassRequested = 4;  // an exit asked it for one more pass
+  std::atomic<uint32_t> dispatch_state_{0};
   std::atomic<uint64_t> passes_started_{0};  // written under list_lock_; read lock-free
   std::atomic<uint32_t> waiting_exits_{0};
-  // The notification batch: owned by the folder that set dispatching_, until it clears it.
+  // The notification batch: owned by the folder that set kDispatching, until it clears it.
   std::unique_ptr<uint32_t[]> batch_next_;
   std::unique_ptr<DeactivationNotifier[]> batch_fn_;
   std::unique_ptr<void*[]> batch_context_;

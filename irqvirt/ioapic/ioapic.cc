@@ -12,8 +12,6 @@ using hw::x86::IoapicRedirectionEntry;
 
 namespace {
 
-constexpr int kMaxPins = 120;  // RTE selectors 0x10..0xff
-
 bool NeedsVector(const IoapicRedirectionEntry& e) {
   const auto mode = static_cast<IoapicDeliveryMode>(e.delivery_mode());
   return mode == IoapicDeliveryMode::kFixed || mode == IoapicDeliveryMode::kLowestPriority;
@@ -68,6 +66,11 @@ uint32_t Ioapic::MmioRead(uint32_t offset) {
 }
 
 void Ioapic::MmioWrite(uint32_t offset, uint32_t value) {
+  if (offset == hw::x86::kIoapicEoi) {
+    // Version 0x20 parts clear Remote IRR of every level entry with this vector.
+    if (version_ == 0x20) BroadcastEoi(static_cast<uint8_t>(value), /*level=*/true);
+    return;
+  }
   absl::MutexLock l(&mu_);
   switch (offset) {
     case hw::x86::kIoapicRegSel:
@@ -75,13 +78,6 @@ void Ioapic::MmioWrite(uint32_t offset, uint32_t value) {
       break;
     case hw::x86::kIoapicWindow:
       WriteIndirect(value);
-      break;
-    case hw::x86::kIoapicEoi:
-      // Version 0x20 parts clear Remote IRR of every level entry with this vector.
-      if (version_ == 0x20) {
-        ProcessEoiLocked(static_cast<uint8_t>(value), /*level=*/true);
-        if (rescan_immediately_) RunRequestedRescans();
-      }
       break;
     default:
       break;  // unimplemented offsets ignore writes
@@ -219,30 +215,63 @@ bool Ioapic::Service(int pin) {
 
 bool Ioapic::OnLapicEoi(int vcpu, uint8_t vector, bool level) {
   if (!ValidVcpu(vcpu)) return false;
-  absl::MutexLock l(&mu_);
-  if (!interception_.OnEoi(vcpu, vector)) return false;
-  if (eoi_exit_handler_) {
-    eoi_exit_handler_(vcpu, vector, level);
-  } else {
-    ProcessEoiLocked(vector, level);
+  std::shared_ptr<const EoiExitHandler> handler;
+  {
+    absl::MutexLock l(&mu_);
+    if (!interception_.OnEoi(vcpu, vector)) return false;
+    handler = eoi_exit_handler_;
   }
-  // After the EOI was handled against the old set (as KVM orders IOAPIC_EOI_EXIT before
+  if (!handler) {
+    BroadcastEoi(vector, level);  // runs the rescans too
+    return true;
+  }
+  (*handler)(vcpu, vector, level);
+  // After the EOI was reported against the old set (as KVM orders IOAPIC_EOI_EXIT before
   // SCAN_IOAPIC), drop vectors that are no longer needed.
-  if (rescan_immediately_) RunRequestedRescans();
+  if (rescan_immediately_) {
+    absl::MutexLock l(&mu_);
+    RunRequestedRescans();
+  }
   return true;
 }
 
-void Ioapic::ProcessEoi(uint8_t vector, bool level) {
-  absl::MutexLock l(&mu_);
-  ProcessEoiLocked(vector, level);
-  if (rescan_immediately_) RunRequestedRescans();
+void Ioapic::ProcessEoi(uint8_t vector, bool level) { BroadcastEoi(vector, level); }
+
+void Ioapic::BroadcastEoi(uint8_t vector, bool level) {
+  AckBatch acks;
+  bool arm_timer = false;
+  {
+    absl::MutexLock l(&mu_);
+    CollectAckNotifiers(vector, acks);
+    if (acks.empty()) {  // the common case: one critical section
+      arm_timer = ProcessEoiLocked(vector, level);
+      if (rescan_immediately_) RunRequestedRescans();
+    }
+  }
+  if (!acks.empty()) {
+    // Notifiers first, without the lock: a resampler deasserting the line from its notifier
+    // must see Remote IRR still set, or the EOI below would re-deliver a request already handled.
+    acks.Dispatch();
+    absl::MutexLock l(&mu_);
+    arm_timer = ProcessEoiLocked(vector, level);
+    if (rescan_immediately_) RunRequestedRescans();
+  }
+  if (arm_timer) timer_.Arm(storm_delay_ns_);
 }
 
-void Ioapic::ProcessEoiLocked(uint8_t vector, bool level) {
+void Ioapic::CollectAckNotifiers(uint8_t vector, AckBatch& batch) {
+  for (int pin = 0; pin < num_pins_; ++pin) {
+    const Pin& p = pins_[pin];
+    if (p.rte.vector() != vector || !NeedsVector(p.rte) || !p.ack_notifiers) continue;
+    batch.Add(pin, p.ack_notifiers);
+  }
+}
+
+bool Ioapic::ProcessEoiLocked(uint8_t vector, bool level) {
+  bool arm_timer = false;
   for (int pin = 0; pin < num_pins_; ++pin) {
     Pin& p = pins_[pin];
     if (p.rte.vector() != vector || !NeedsVector(p.rte)) continue;
-    for (const AckNotifier& n : p.ack_notifiers) n(pin);
     // An EOI the LAPIC marks edge (TMR clear) or an edge entry has no Remote IRR to clear.
     if (!level || p.rte.trigger_mode() == 0) continue;
     if (p.rte.remote_irr()) {
@@ -259,12 +288,13 @@ void Ioapic::ProcessEoiLocked(uint8_t vector, bool level) {
       ++p.stats.deferred_by_storm_guard;
       if (!storm_timer_armed_) {
         storm_timer_armed_ = true;
-        timer_.Arm(storm_delay_ns_);
+        arm_timer = true;  // armed by the caller once mu_ is released
       }
       continue;
     }
     Service(pin);
   }
+  return arm_timer;
 }
 
 void Ioapic::OnStormTimer() {
@@ -277,15 +307,22 @@ void Ioapic::OnStormTimer() {
 }
 
 void Ioapic::SetEoiExitHandler(EoiExitHandler handler) {
+  std::shared_ptr<const EoiExitHandler> shared;
+  if (handler) shared = std::make_shared<const EoiExitHandler>(std::move(handler));
   absl::MutexLock l(&mu_);
-  eoi_exit_handler_ = std::move(handler);
+  eoi_exit_handler_ = std::move(shared);
 }
 
 absl::Status Ioapic::AddAckNotifier(int pin, AckNotifier notifier) {
   if (absl::Status s = CheckPin(pin); !s.ok()) return s;
   if (!notifier) return absl::InvalidArgumentError("I/O APIC: empty ack notifier");
   absl::MutexLock l(&mu_);
-  pins_[pin].ack_notifiers.push_back(std::move(notifier));
+  // Copy-on-write: an EOI that collected the old list may still be calling it.
+  auto list = pins_[pin].ack_notifiers
+                  ? std::make_shared<AckNotifierList>(*pins_[pin].ack_notifiers)
+                  : std::make_shared<AckNotifierList>();
+  list->push_back(std::move(notifier));
+  pins_[pin].ack_notifiers = std::move(list);
   RequestRescansFor(pins_[pin].rte);
   if (rescan_immediately_) RunRequestedRescans();
   return absl::OkStatus();
@@ -316,7 +353,7 @@ void Ioapic::RescanLocked(int vcpu) {
   routes.reserve(static_cast<size_t>(num_pins_));
   for (const Pin& p : pins_) {
     if (!NeedsVector(p.rte)) continue;
-    if (p.rte.trigger_mode() == 0 && p.ack_notifiers.empty()) continue;  // nothing to tell
+    if (p.rte.trigger_mode() == 0 && !p.ack_notifiers) continue;  // nothing to tell
     routes.push_back({static_cast<uint8_t>(p.rte.vector()),
                       static_cast<uint32_t>(p.rte.destination()), p.rte.dest_mode() != 0});
   }

@@ -20,12 +20,24 @@
 // with KVM_REQ_SCAN_IOAPIC.
 //
 // Locking: one mutex (mu_) guards all state; it is task-context only (MMIO exits, device lines,
-// EOI exits, timer callbacks), never taken from a hard-IRQ handler. LapicBus, OneShotTimer, ack
-// notifiers and the EOI exit handler are called with mu_ held and must not call back into the
-// Ioapic.
+// EOI exits, timer callbacks), never taken from a hard-IRQ handler.
+// Callbacks into the embedder (the EOI exit handler, ack notifiers, OneShotTimer::Arm) are
+// collected under mu_ into a fixed-size buffer and made after it is released, so they may call
+// back into the Ioapic (read or write RTEs, SetIrq, ProcessEoi, OnStormTimer, even
+// SetEoiExitHandler / AddAckNotifier). Order of one EOI broadcast:
+//   1. ack notifiers of every entry with the vector, in pin order (before Remote IRR clears, so
+//      a resampler that deasserts the line from its notifier prevents a re-delivery, as in KVM);
+//   2. Remote IRR clears and re-deliveries, for the entries that have the vector at that point;
+//   3. the rescans the EOI requested, then OneShotTimer::Arm if the storm guard deferred a pin.
+// The EOI exit handler runs after the EOI was counted against the interception set in force,
+// and before the rescan that EOI requested. A handler or notifier replaced while a callback is
+// being made may still be called once after its replacement returned. LapicBus is the hardware
+// below, not a callback: a LAPIC's accept decides whether Remote IRR is set, so Deliver runs
+// with mu_ held as part of the delivery and must not call back into the Ioapic.
 #ifndef IRQVIRT_IRQVIRT_IOAPIC_IOAPIC_H_
 #define IRQVIRT_IRQVIRT_IOAPIC_IOAPIC_H_
 
+#include <array>
 #include <bitset>
 #include <cstdint>
 #include <functional>
@@ -65,7 +77,10 @@ class Ioapic {
   using AckNotifier = std::function<void(int pin)>;
   using EoiExitHandler = std::function<void(int vcpu, uint8_t vector, bool level)>;
 
-  // Pin count 1..240 (the version register has 8 bits for max entry; RTE selectors end at 0xff).
+  // Most pins Create accepts (RTE selectors 0x10 + 2 * pin + 1 must stay within 8 bits).
+  static constexpr int kMaxPins = 120;
+
+  // Pin count 1..kMaxPins (120): the RTEs of 120 pins fill selectors 0x10..0xff.
   static absl::StatusOr<std::unique_ptr<Ioapic>> Create(hw::LapicBus& lapics,
                                                         hw::OneShotTimer& timer,
                                                         IoapicOptions options = {});
@@ -105,12 +120,40 @@ class Ioapic {
   int num_pins() const { return num_pins_; }
 
  private:
+  // Immutable once published: replaced (never modified) by AddAckNotifier, so a list collected
+  // under mu_ can be called after mu_ is released.
+  using AckNotifierList = std::vector<AckNotifier>;
+
   struct Pin {
     hw::x86::IoapicRedirectionEntry rte = hw::x86::IoapicRedirectionEntry().set_mask(1);
     bool irr = false;  // latched request; follows the line for edge pins
     uint32_t storm_count = 0;
-    std::vector<AckNotifier> ack_notifiers;
+    std::shared_ptr<const AckNotifierList> ack_notifiers;  // null when none
     PinStats stats;
+  };
+
+  // Ack notifiers collected under mu_ for one EOI broadcast. Fixed size: at most one list per pin,
+  // and copying a shared_ptr does not allocate, so the EOI path stays allocation-free.
+  class AckBatch {
+   public:
+    void Add(int pin, std::shared_ptr<const AckNotifierList> list) {
+      entries_[size_++] = {pin, std::move(list)};  // at most one per pin: size_ <= kMaxPins
+    }
+    bool empty() const { return size_ == 0; }
+    // Calls every collected notifier, in pin order. mu_ must not be held.
+    void Dispatch() const {
+      for (int i = 0; i < size_; ++i) {
+        for (const AckNotifier& n : *entries_[i].list) n(entries_[i].pin);
+      }
+    }
+
+   private:
+    struct Entry {
+      int pin = 0;
+      std::shared_ptr<const AckNotifierList> list;
+    };
+    std::array<Entry, kMaxPins> entries_;
+    int size_ = 0;
   };
 
   Ioapic(hw::LapicBus& lapics, hw::OneShotTimer& timer, const IoapicOptions& options);
@@ -120,7 +163,11 @@ class Ioapic {
   void WriteRedirection(int pin, bool high_half, uint32_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Delivers pin's interrupt if it may; returns whether any LAPIC accepted it.
   bool Service(int pin) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ProcessEoiLocked(uint8_t vector, bool level) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The whole EOI broadcast: ack notifiers, then Remote IRR and re-delivery, rescans, timer.
+  void BroadcastEoi(uint8_t vector, bool level) ABSL_LOCKS_EXCLUDED(mu_);
+  void CollectAckNotifiers(uint8_t vector, AckBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Clears Remote IRR and re-delivers; returns whether the storm timer must be armed.
+  bool ProcessEoiLocked(uint8_t vector, bool level) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RequestRescansFor(const hw::x86::IoapicRedirectionEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunRequestedRescans() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RescanLocked(int vcpu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -140,7 +187,8 @@ class Ioapic {
   uint8_t id_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Pin> pins_ ABSL_GUARDED_BY(mu_);
   EoiInterception interception_ ABSL_GUARDED_BY(mu_);
-  EoiExitHandler eoi_exit_handler_ ABSL_GUARDED_BY(mu_);
+  // Shared so that OnLapicEoi can call it after releasing mu_ while SetEoiExitHandler replaces it.
+  std::shared_ptr<const EoiExitHandler> eoi_exit_handler_ ABSL_GUARDED_BY(mu_);
   uint32_t lowest_priority_cursor_ ABSL_GUARDED_BY(mu_) = 0;
   bool storm_timer_armed_ ABSL_GUARDED_BY(mu_) = false;
 };

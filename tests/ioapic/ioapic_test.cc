@@ -1,8 +1,15 @@
 // The I/O APIC: register model, edge/level semantics, masking, EOI and re-delivery, the storm
 // guard, the three reconfiguration stories, the kvm-unit-tests x86/ioapic.c scenarios, and the
-// split-irqchip hook. Everything is asserted on what the fake LAPICs and the guest observe.
+// split-irqchip hook, and callbacks that call back in. Everything is asserted on what the fake
+// LAPICs and the guest observe.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <future>
+#include <thread>
 #include <vector>
 
 #include "tests/ioapic/ioapic_harness.h"
@@ -490,6 +497,101 @@ TEST(IoapicSplit, InterceptedEoisGoToTheExitHandler) {
   EXPECT_EQ(h.ReadRte(9).remote_irr(), 1u) << "userspace has not processed the exit yet";
   h.ioapic->ProcessEoi(0x68, true);  // what the userspace I/O APIC does with the exit
   EXPECT_EQ(h.ReadRte(9).remote_irr(), 0u);
+}
+
+// ------------------------------------------------------------------ callbacks without the lock
+
+// Runs `story` on its own thread and kills the test binary if it has not finished after 10 s: a
+// callback made with the I/O APIC lock held that calls back in blocks forever on that lock.
+void RunOrDieOnDeadlock(const std::function<void()>& story) {
+  std::promise<void> done;
+  std::future<void> finished = done.get_future();
+  std::thread t([&] {
+    story();
+    done.set_value();
+  });
+  if (finished.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    std::fprintf(stderr, "deadlock: a callback was made with the I/O APIC lock held\n");
+    std::abort();
+  }
+  t.join();
+}
+
+// A userspace I/O APIC handles the EOI exit at once, from inside the handler.
+TEST(IoapicCallbacks, EoiExitHandlerCanCallBackIn) {
+  RunOrDieOnDeadlock([] {
+    IoapicHarness h;
+    std::vector<uint64_t> remote_irr_in_handler;
+    h.ioapic->SetEoiExitHandler([&](int, uint8_t vector, bool level) {
+      remote_irr_in_handler.push_back(h.ioapic->Entry(9).remote_irr());
+      h.ioapic->ProcessEoi(vector, level);
+    });
+    h.SetRte(9, {.vector = 0x68, .level = true, .dest = 3});
+    h.Line(9, true);
+    ASSERT_EQ(h.lapics.Acknowledge(3), 0x68);
+    h.Line(9, false);
+    h.lapics.Eoi(3);
+    EXPECT_EQ(remote_irr_in_handler, std::vector<uint64_t>{1});
+    EXPECT_EQ(h.ReadRte(9).remote_irr(), 0u);
+    h.Line(9, true);  // the line works again
+    EXPECT_EQ(h.lapics.deliveries(3, 0x68), 2u);
+  });
+}
+
+// An irqfd-style resampler: the notifier checks the entry and deasserts the line. It runs before
+// Remote IRR clears, so the EOI does not re-deliver the request the guest already handled.
+TEST(IoapicCallbacks, AckNotifierCanCallBackInBeforeRemoteIrrClears) {
+  RunOrDieOnDeadlock([] {
+    IoapicHarness h;
+    std::vector<uint64_t> remote_irr_at_ack;
+    auto resampler = [&](int pin) {
+      remote_irr_at_ack.push_back(h.ioapic->Entry(pin).remote_irr());
+      EXPECT_TRUE(h.ioapic->SetIrq(pin, false).ok());
+    };
+    ASSERT_TRUE(h.ioapic->AddAckNotifier(kPin, resampler).ok());
+    h.SetRte(kPin, {.vector = 0x77, .level = true});
+    h.Line(kPin, true);
+    ASSERT_EQ(h.lapics.Acknowledge(0), 0x77);
+    h.lapics.Eoi(0);  // the guest's handler left the line to the resampler
+    EXPECT_EQ(remote_irr_at_ack, std::vector<uint64_t>{1});
+    EXPECT_EQ(h.ReadRte(kPin).remote_irr(), 0u);
+    EXPECT_EQ(h.lapics.deliveries(0, 0x77), 1u) << "the line was low when Remote IRR cleared";
+  });
+}
+
+// An embedder timer whose deadline has already passed fires from Arm itself.
+class FiresOnArm : public hw::OneShotTimer {
+ public:
+  void Arm(uint64_t) override {
+    ++arms;
+    io->OnStormTimer();
+  }
+  void Cancel() override {}
+  ioapic::Ioapic* io = nullptr;
+  int arms = 0;
+};
+
+TEST(IoapicCallbacks, StormTimerArmCanCallBackIn) {
+  RunOrDieOnDeadlock([] {
+    hw::fake::FakeLapics lapics(1);
+    FiresOnArm timer;
+    auto created = ioapic::Ioapic::Create(lapics, timer, {.storm_threshold = 2});
+    ASSERT_TRUE(created.ok());
+    std::unique_ptr<ioapic::Ioapic> io = std::move(*created);
+    timer.io = io.get();
+    lapics.set_eoi_listener([&](int v, uint8_t vec, bool level) { io->OnLapicEoi(v, vec, level); });
+    const uint64_t rte = MakeRte({.vector = 0x67, .level = true}).raw();
+    io->MmioWrite(hw::x86::kIoapicRegSel, 0x10 + 2 * 8);
+    io->MmioWrite(hw::x86::kIoapicWindow, static_cast<uint32_t>(rte));
+    ASSERT_TRUE(io->SetIrq(8, true).ok());  // held high by a broken device
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_EQ(lapics.Acknowledge(0), 0x67);
+      lapics.Eoi(0);  // the second EOI is deferred by the storm guard
+    }
+    EXPECT_EQ(timer.arms, 1);
+    EXPECT_EQ(io->Stats(8).deferred_by_storm_guard, 1u);
+    EXPECT_EQ(lapics.deliveries(0, 0x67), 3u) << "the timer's callback re-delivered";
+  });
 }
 
 }  // namespace

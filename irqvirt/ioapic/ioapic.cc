@@ -158,6 +158,12 @@ absl::Status Ioapic::CheckPin(int pin) const {
       absl::StrFormat("I/O APIC: pin %d outside 0..%d", pin, num_pins_ - 1));
 }
 
+absl::Status Ioapic::CheckVcpu(int vcpu) const {
+  if (ValidVcpu(vcpu)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrFormat("I/O APIC: vCPU %d outside 0..%d", vcpu, lapics_.num_vcpus() - 1));
+}
+
 absl::Status Ioapic::SetIrq(int pin, bool level) {
   if (absl::Status s = CheckPin(pin); !s.ok()) return s;
   absl::MutexLock l(&mu_);
@@ -360,8 +366,8 @@ void Ioapic::RescanLocked(int vcpu) {
   interception_.Rescan(vcpu, routes, lapics_);
 }
 
-bool Ioapic::InterceptsEoi(int vcpu, uint8_t vector) {
-  if (!ValidVcpu(vcpu)) return false;
+absl::StatusOr<bool> Ioapic::InterceptsEoi(int vcpu, uint8_t vector) {
+  if (absl::Status s = CheckVcpu(vcpu); !s.ok()) return s;
   absl::MutexLock l(&mu_);
   return interception_.Intercepts(vcpu, vector);
 }
@@ -372,8 +378,8 @@ std::bitset<256> Ioapic::HandledVectors(int vcpu) {
   return interception_.handled(vcpu);
 }
 
-int Ioapic::HighestStalePendingEoi(int vcpu) {
-  if (!ValidVcpu(vcpu)) return -1;
+absl::StatusOr<int> Ioapic::HighestStalePendingEoi(int vcpu) {
+  if (absl::Status s = CheckVcpu(vcpu); !s.ok()) return s;
   absl::MutexLock l(&mu_);
   return interception_.highest_stale(vcpu);
 }
@@ -396,14 +402,14 @@ void Ioapic::ProcessPendingRescans(int vcpu) {
   if (interception_.rescan_requested(vcpu)) RescanLocked(vcpu);
 }
 
-hw::x86::IoapicRedirectionEntry Ioapic::Entry(int pin) {
-  if (pin < 0 || pin >= num_pins_) return IoapicRedirectionEntry::FromRaw(~uint64_t{0});
+absl::StatusOr<hw::x86::IoapicRedirectionEntry> Ioapic::Entry(int pin) {
+  if (absl::Status s = CheckPin(pin); !s.ok()) return s;
   absl::MutexLock l(&mu_);
   return pins_[pin].rte;
 }
 
-PinStats Ioapic::Stats(int pin) {
-  if (pin < 0 || pin >= num_pins_) return {};
+absl::StatusOr<PinStats> Ioapic::Stats(int pin) {
+  if (absl::Status s = CheckPin(pin); !s.ok()) return s;
   absl::MutexLock l(&mu_);
   return pins_[pin].stats;
 }

@@ -4,7 +4,8 @@
 // Guest input is never an error: any value at any offset gets the architectural behaviour
 // (read-only bits kept, unknown selectors read as all ones and ignore writes, out-of-range RTEs
 // read as all ones), and the state stays consistent. Host-side calls with bad arguments (unknown
-// pin or vCPU) return an error and change nothing.
+// pin or vCPU) return InvalidArgument naming the value and the valid range, and change nothing;
+// the few that cannot (the EOI path and per-entry queries used on it) say what they return.
 //
 // Two ways to embed it:
 //  - in-kernel style: the hypervisor calls OnLapicEoi(vcpu, vector, level) for every guest EOI of
@@ -94,7 +95,8 @@ class Ioapic {
 
   // --- EOIs ---
   // A guest EOI of `vector` on `vcpu` (`level` = the LAPIC's TMR bit). Returns whether it was
-  // intercepted. Non-intercepted EOIs are not the I/O APIC's business and change nothing.
+  // intercepted. Non-intercepted EOIs are not the I/O APIC's business and change nothing; an
+  // unknown vCPU intercepts nothing (false).
   bool OnLapicEoi(int vcpu, uint8_t vector, bool level);
   // The I/O APIC side of an EOI broadcast (in-kernel: from OnLapicEoi; split: from userspace).
   void ProcessEoi(uint8_t vector, bool level);
@@ -104,19 +106,26 @@ class Ioapic {
   absl::Status AddAckNotifier(int pin, AckNotifier notifier);
 
   // --- interception state ---
-  bool InterceptsEoi(int vcpu, uint8_t vector);
+  // Whether vCPU `vcpu` must exit on an EOI of `vector`.
+  absl::StatusOr<bool> InterceptsEoi(int vcpu, uint8_t vector);
+  // The whole set, e.g. for the APICv EOI-exit bitmap; empty for an unknown vCPU.
   std::bitset<256> HandledVectors(int vcpu);
-  int HighestStalePendingEoi(int vcpu);
+  // The highest vector intercepted only because it is still in flight from an old routing, or
+  // -1 when there is none.
+  absl::StatusOr<int> HighestStalePendingEoi(int vcpu);
+  // Intercepted EOIs of `vector` on `vcpu` so far; 0 for an unknown vCPU.
   uint64_t InterceptedEois(int vcpu, uint8_t vector);
+  // Whether a rescan waits for ProcessPendingRescans; false for an unknown vCPU.
   bool RescanPending(int vcpu);
+  // Runs vCPU `vcpu`'s requested rescan, if any; an unknown vCPU is a no-op.
   void ProcessPendingRescans(int vcpu);
 
   // --- storm guard timer ---
   void OnStormTimer();
 
   // --- introspection ---
-  hw::x86::IoapicRedirectionEntry Entry(int pin);
-  PinStats Stats(int pin);
+  absl::StatusOr<hw::x86::IoapicRedirectionEntry> Entry(int pin);
+  absl::StatusOr<PinStats> Stats(int pin);
   int num_pins() const { return num_pins_; }
 
  private:
@@ -173,6 +182,7 @@ class Ioapic {
   void RescanLocked(int vcpu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool ValidVcpu(int vcpu) const { return vcpu >= 0 && vcpu < lapics_.num_vcpus(); }
   absl::Status CheckPin(int pin) const;
+  absl::Status CheckVcpu(int vcpu) const;
 
   hw::LapicBus& lapics_;
   hw::OneShotTimer& timer_;

@@ -93,9 +93,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
     for (int pin = 0; pin < kPins; ++pin) {
-      const auto e = h.ioapic->Entry(pin);
+      const auto e = h.ioapic->Entry(pin).value();
       if (e.remote_irr() && !e.trigger_mode()) Fail("Remote IRR on an edge entry", pin, 0);
-      const auto s = h.ioapic->Stats(pin);
+      const auto s = h.ioapic->Stats(pin).value();
       if (s.remote_irr_clears > s.level_deliveries) Fail("more Remote IRR clears than level deliveries", pin, 0);
     }
     if (direct) continue;
@@ -104,7 +104,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (h.lapics.deliveries(v, static_cast<uint8_t>(vec)) == before[v * 256 + vec]) continue;
         bool unmasked_source = false;
         for (int pin = 0; pin < kPins; ++pin) {
-          const auto e = h.ioapic->Entry(pin);
+          const auto e = h.ioapic->Entry(pin).value();
           unmasked_source |= e.vector() == static_cast<uint64_t>(vec) && !e.mask();
         }
         if (!unmasked_source) Fail("delivery from a masked entry", v, vec);

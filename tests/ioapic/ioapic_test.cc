@@ -9,9 +9,11 @@
 #include <cstdlib>
 #include <functional>
 #include <future>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "tests/ioapic/ioapic_harness.h"
 
 namespace irqvirt::testing {
@@ -115,6 +117,39 @@ TEST(IoapicHostInput, UnknownPinOrVcpuIsAnErrorAndChangesNothing) {
   EXPECT_EQ(h.lapics.total_deliveries(), 0u);
 }
 
+TEST(IoapicHostInput, QueriesNameTheBadPinAndTheValidRange) {
+  IoapicHarness h;  // 24 pins
+  for (int pin : {-1, 24}) {
+    const std::string want = absl::StrCat("I/O APIC: pin ", pin, " outside 0..23");
+    const auto entry = h.ioapic->Entry(pin);
+    EXPECT_EQ(entry.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(entry.status().message(), want);
+    const auto stats = h.ioapic->Stats(pin);
+    EXPECT_EQ(stats.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(stats.status().message(), want);
+  }
+  EXPECT_EQ(h.ioapic->Entry(23).value(), MakeRte({.masked = true}));
+  IoapicHarness wide(1, {.num_pins = ioapic::Ioapic::kMaxPins});
+  EXPECT_TRUE(wide.ioapic->Entry(119).ok());
+  EXPECT_EQ(wide.ioapic->Stats(120).status().message(), "I/O APIC: pin 120 outside 0..119");
+}
+
+TEST(IoapicHostInput, QueriesNameTheBadVcpuAndTheValidRange) {
+  IoapicHarness h;  // 4 vCPUs
+  h.SetRte(1, {.vector = 0x40, .level = true, .dest = 3});
+  for (int vcpu : {-1, 4}) {
+    const std::string want = absl::StrCat("I/O APIC: vCPU ", vcpu, " outside 0..3");
+    const auto intercepts = h.ioapic->InterceptsEoi(vcpu, 0x40);
+    EXPECT_EQ(intercepts.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(intercepts.status().message(), want);
+    const auto stale = h.ioapic->HighestStalePendingEoi(vcpu);
+    EXPECT_EQ(stale.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(stale.status().message(), want);
+  }
+  EXPECT_TRUE(h.ioapic->InterceptsEoi(3, 0x40).value());
+  EXPECT_EQ(h.ioapic->HighestStalePendingEoi(3).value(), -1) << "-1 is 'none', not an error";
+}
+
 // ------------------------------------------------------------------ edge and level
 
 TEST(IoapicEdge, OneEdgeOneInterruptAndHeldLineCoalesces) {  // KUT test_ioapic_edge_intr
@@ -142,7 +177,7 @@ TEST(IoapicLevel, DeliveredOnceClearedByEoi) {  // KUT test_ioapic_level_intr
   h.lapics.Eoi(0);
   EXPECT_EQ(h.ReadRte(kPin).remote_irr(), 0u);
   EXPECT_EQ(h.lapics.deliveries(0, 0x77), 1u);
-  EXPECT_EQ(h.ioapic->Stats(kPin).remote_irr_clears, 1u);
+  EXPECT_EQ(h.ioapic->Stats(kPin).value().remote_irr_clears, 1u);
 }
 
 TEST(IoapicEdge, SimultaneousEdgesBothDeliveredHigherFirst) {  // KUT test_ioapic_simultaneous
@@ -280,7 +315,7 @@ TEST(IoapicLevel, SwitchToEdgeClearsRemoteIrr) {
   ASSERT_EQ(h.ReadRte(5).remote_irr(), 1u);
   h.SetRte(5, {.vector = 0x64});
   EXPECT_EQ(h.ReadRte(5).remote_irr(), 0u);
-  EXPECT_EQ(h.ioapic->Stats(5).remote_irr_clears, 1u);
+  EXPECT_EQ(h.ioapic->Stats(5).value().remote_irr_clears, 1u);
 }
 
 TEST(IoapicLevel, DeassertDoesNotTouchRemoteIrr) {
@@ -328,7 +363,7 @@ TEST(IoapicStormGuard, DefersAfterThresholdSuccessiveRedeliveries) {
   EXPECT_EQ(h.lapics.deliveries(0, 0x67), 3u);
   EXPECT_TRUE(h.timer.armed());
   EXPECT_EQ(h.timer.last_delay_ns(), 5'000'000u);
-  EXPECT_EQ(h.ioapic->Stats(8).deferred_by_storm_guard, 1u);
+  EXPECT_EQ(h.ioapic->Stats(8).value().deferred_by_storm_guard, 1u);
   EXPECT_EQ(h.lapics.Acknowledge(0), -1) << "nothing pending until the timer fires";
   ASSERT_TRUE(h.timer.Fire());
   h.ioapic->OnStormTimer();
@@ -365,20 +400,20 @@ TEST(IoapicReconfigure, EdgeReroutedWhilePendingOnOldVcpu) {
   int acks = 0;
   ASSERT_TRUE(h.ioapic->AddAckNotifier(0, [&](int) { ++acks; }).ok());
   h.SetRte(0, {.vector = 0x50, .dest = 0});
-  EXPECT_TRUE(h.ioapic->InterceptsEoi(0, 0x50));
+  EXPECT_TRUE(h.ioapic->InterceptsEoi(0, 0x50).value());
   h.Line(0, true);
   h.Line(0, false);
   ASSERT_TRUE(h.lapics.irr(0, 0x50));  // pending on vCPU 0, not yet acknowledged
   // vCPU 1 re-routes the pin to itself (upper dword only).
   h.Write(0x11, static_cast<uint32_t>(MakeRte({.vector = 0x50, .dest = 1}).raw() >> 32));
-  EXPECT_TRUE(h.ioapic->InterceptsEoi(1, 0x50));
-  EXPECT_TRUE(h.ioapic->InterceptsEoi(0, 0x50)) << "in flight from the old routing";
-  EXPECT_EQ(h.ioapic->HighestStalePendingEoi(0), 0x50);
+  EXPECT_TRUE(h.ioapic->InterceptsEoi(1, 0x50).value());
+  EXPECT_TRUE(h.ioapic->InterceptsEoi(0, 0x50).value()) << "in flight from the old routing";
+  EXPECT_EQ(h.ioapic->HighestStalePendingEoi(0).value(), 0x50);
   ASSERT_EQ(h.lapics.Acknowledge(0), 0x50);
   h.lapics.Eoi(0);
   EXPECT_EQ(acks, 1) << "the stale EOI reached the ack notifier";
-  EXPECT_FALSE(h.ioapic->InterceptsEoi(0, 0x50)) << "and vCPU 0 stopped intercepting it";
-  EXPECT_EQ(h.ioapic->HighestStalePendingEoi(0), -1);
+  EXPECT_FALSE(h.ioapic->InterceptsEoi(0, 0x50).value()) << "and vCPU 0 stopped intercepting it";
+  EXPECT_EQ(h.ioapic->HighestStalePendingEoi(0).value(), -1);
   // The next edge goes to vCPU 1 only, and its EOI is seen too.
   h.Line(0, true);
   EXPECT_EQ(h.lapics.deliveries(1, 0x50), 1u);
@@ -397,8 +432,9 @@ void LevelSelfReconfigure(IoapicHarness& h) {
   h.Line(3, false);
   h.Write(0x10 + 2 * 3 + 1,
           static_cast<uint32_t>(MakeRte({.vector = 0x60, .level = true, .dest = 1}).raw() >> 32));
-  EXPECT_TRUE(h.ioapic->InterceptsEoi(0, 0x60)) << "the in-service vector stays intercepted";
-  EXPECT_EQ(h.ioapic->HighestStalePendingEoi(0), 0x60);
+  EXPECT_TRUE(h.ioapic->InterceptsEoi(0, 0x60).value())
+      << "the in-service vector stays intercepted";
+  EXPECT_EQ(h.ioapic->HighestStalePendingEoi(0).value(), 0x60);
   h.lapics.Eoi(0);
 }
 
@@ -423,7 +459,7 @@ TEST(IoapicReconfigure, OldVcpuStopsInterceptingAfterTheStaleEoi) {
   LevelSelfReconfigure(h);
   const uint64_t at_stale_eoi = h.ioapic->InterceptedEois(0, 0x60);
   ASSERT_EQ(at_stale_eoi, 1u);
-  EXPECT_FALSE(h.ioapic->InterceptsEoi(0, 0x60));
+  EXPECT_FALSE(h.ioapic->InterceptsEoi(0, 0x60).value());
   for (int i = 0; i < 5; ++i) {  // an MSI reuses vector 0x60 on vCPU 0
     h.lapics.RaiseDirect(0, 0x60);
     ASSERT_EQ(h.lapics.Acknowledge(0), 0x60);
@@ -442,20 +478,20 @@ TEST(IoapicReconfigure, OldDestinationUsesTheOldDestinationMode) {
   ASSERT_EQ(h.lapics.Acknowledge(0), 0x70);
   h.Line(4, false);
   h.SetRte(4, {.vector = 0x70, .level = true, .dest = 2});
-  EXPECT_EQ(h.ioapic->HighestStalePendingEoi(0), 0x70) << "vCPU 0 was rescanned";
+  EXPECT_EQ(h.ioapic->HighestStalePendingEoi(0).value(), 0x70) << "vCPU 0 was rescanned";
   h.lapics.Eoi(0);
   EXPECT_EQ(h.ReadRte(4).remote_irr(), 0u);
-  EXPECT_FALSE(h.ioapic->InterceptsEoi(0, 0x70));
-  EXPECT_TRUE(h.ioapic->InterceptsEoi(2, 0x70));
+  EXPECT_FALSE(h.ioapic->InterceptsEoi(0, 0x70).value());
+  EXPECT_TRUE(h.ioapic->InterceptsEoi(2, 0x70).value());
 }
 
 TEST(IoapicInterception, LevelTargetsInterceptEdgeWithoutNotifierDoesNot) {
   IoapicHarness h;
   h.SetRte(1, {.vector = 0x40, .level = true, .dest = 2});
   h.SetRte(2, {.vector = 0x41, .dest = 2});
-  EXPECT_TRUE(h.ioapic->InterceptsEoi(2, 0x40));
-  EXPECT_FALSE(h.ioapic->InterceptsEoi(2, 0x41));
-  EXPECT_FALSE(h.ioapic->InterceptsEoi(1, 0x40));
+  EXPECT_TRUE(h.ioapic->InterceptsEoi(2, 0x40).value());
+  EXPECT_FALSE(h.ioapic->InterceptsEoi(2, 0x41).value());
+  EXPECT_FALSE(h.ioapic->InterceptsEoi(1, 0x40).value());
   EXPECT_EQ(h.ioapic->HandledVectors(2).count(), 1u);
   // An EOI nobody needs is not intercepted and changes nothing.
   EXPECT_FALSE(h.ioapic->OnLapicEoi(1, 0x40, true));
@@ -468,10 +504,10 @@ TEST(IoapicInterception, DeferredRescansWaitForTheVcpu) {
   h.ioapic->ProcessPendingRescans(1);
   h.SetRte(1, {.vector = 0x40, .level = true, .dest = 1});
   EXPECT_TRUE(h.ioapic->RescanPending(1));
-  EXPECT_FALSE(h.ioapic->InterceptsEoi(1, 0x40)) << "not yet: vCPU 1 has not re-entered";
+  EXPECT_FALSE(h.ioapic->InterceptsEoi(1, 0x40).value()) << "not yet: vCPU 1 has not re-entered";
   h.ioapic->ProcessPendingRescans(1);
   EXPECT_FALSE(h.ioapic->RescanPending(1));
-  EXPECT_TRUE(h.ioapic->InterceptsEoi(1, 0x40));
+  EXPECT_TRUE(h.ioapic->InterceptsEoi(1, 0x40).value());
 }
 
 // ------------------------------------------------------------------ split irqchip
@@ -523,7 +559,7 @@ TEST(IoapicCallbacks, EoiExitHandlerCanCallBackIn) {
     IoapicHarness h;
     std::vector<uint64_t> remote_irr_in_handler;
     h.ioapic->SetEoiExitHandler([&](int, uint8_t vector, bool level) {
-      remote_irr_in_handler.push_back(h.ioapic->Entry(9).remote_irr());
+      remote_irr_in_handler.push_back(h.ioapic->Entry(9).value().remote_irr());
       h.ioapic->ProcessEoi(vector, level);
     });
     h.SetRte(9, {.vector = 0x68, .level = true, .dest = 3});
@@ -545,7 +581,7 @@ TEST(IoapicCallbacks, AckNotifierCanCallBackInBeforeRemoteIrrClears) {
     IoapicHarness h;
     std::vector<uint64_t> remote_irr_at_ack;
     auto resampler = [&](int pin) {
-      remote_irr_at_ack.push_back(h.ioapic->Entry(pin).remote_irr());
+      remote_irr_at_ack.push_back(h.ioapic->Entry(pin).value().remote_irr());
       EXPECT_TRUE(h.ioapic->SetIrq(pin, false).ok());
     };
     ASSERT_TRUE(h.ioapic->AddAckNotifier(kPin, resampler).ok());
@@ -589,7 +625,7 @@ TEST(IoapicCallbacks, StormTimerArmCanCallBackIn) {
       lapics.Eoi(0);  // the second EOI is deferred by the storm guard
     }
     EXPECT_EQ(timer.arms, 1);
-    EXPECT_EQ(io->Stats(8).deferred_by_storm_guard, 1u);
+    EXPECT_EQ(io->Stats(8).value().deferred_by_storm_guard, 1u);
     EXPECT_EQ(lapics.deliveries(0, 0x67), 3u) << "the timer's callback re-delivered";
   });
 }

@@ -12,6 +12,8 @@ using hw::x86::IoapicRedirectionEntry;
 
 namespace {
 
+// Whether the entry's delivery mode uses its vector field. Only decides whose interception sets a
+// route change can touch; EOIs and interception match the vector field in every mode (below).
 bool NeedsVector(const IoapicRedirectionEntry& e) {
   const auto mode = static_cast<IoapicDeliveryMode>(e.delivery_mode());
   return mode == IoapicDeliveryMode::kFixed || mode == IoapicDeliveryMode::kLowestPriority;
@@ -268,7 +270,7 @@ void Ioapic::BroadcastEoi(uint8_t vector, bool level) {
 void Ioapic::CollectAckNotifiers(uint8_t vector, AckBatch& batch) {
   for (int pin = 0; pin < num_pins_; ++pin) {
     const Pin& p = pins_[pin];
-    if (p.rte.vector() != vector || !NeedsVector(p.rte) || !p.ack_notifiers) continue;
+    if (p.rte.vector() != vector || !p.ack_notifiers) continue;
     batch.Add(pin, p.ack_notifiers);
   }
 }
@@ -277,7 +279,10 @@ bool Ioapic::ProcessEoiLocked(uint8_t vector, bool level) {
   bool arm_timer = false;
   for (int pin = 0; pin < num_pins_; ++pin) {
     Pin& p = pins_[pin];
-    if (p.rte.vector() != vector || !NeedsVector(p.rte)) continue;
+    // By vector alone, whatever the delivery mode: an entry switched to NMI/SMI/ExtINT while its
+    // level interrupt was in service still gets that EOI. (KVM arch/x86/kvm/ioapic.c,
+    // kvm_ioapic_update_eoi: entries are matched on the vector field only.)
+    if (p.rte.vector() != vector) continue;
     // An EOI the LAPIC marks edge (TMR clear) or an edge entry has no Remote IRR to clear.
     if (!level || p.rte.trigger_mode() == 0) continue;
     if (p.rte.remote_irr()) {
@@ -358,7 +363,8 @@ void Ioapic::RescanLocked(int vcpu) {
   std::vector<EoiRoute> routes;
   routes.reserve(static_cast<size_t>(num_pins_));
   for (const Pin& p : pins_) {
-    if (!NeedsVector(p.rte)) continue;
+    // Every delivery mode, so the EOI that clears a Remote IRR set before a switch away from fixed
+    // still exits. (KVM arch/x86/kvm/ioapic.c, kvm_ioapic_scan_entry: no delivery-mode test.)
     if (p.rte.trigger_mode() == 0 && !p.ack_notifiers) continue;  // nothing to tell
     routes.push_back({static_cast<uint8_t>(p.rte.vector()),
                       static_cast<uint32_t>(p.rte.destination()), p.rte.dest_mode() != 0});

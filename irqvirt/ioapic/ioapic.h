@@ -14,6 +14,12 @@
 //  - split (userspace I/O APIC): install an EoiExitHandler; OnLapicEoi then hands intercepted
 //    EOIs to it (like KVM_EXIT_IOAPIC_EOI), and the userspace side calls ProcessEoi(vector, level).
 //
+// An EOI of vector v reaches every entry whose vector field is v, whatever its delivery mode (as in
+// KVM), so an entry reprogrammed from fixed to NMI/SMI/ExtINT while its level interrupt is in
+// service still has Remote IRR cleared by that EOI. Like KVM, an entry left level-triggered in a
+// mode without a vector still sets Remote IRR when a LAPIC accepts it; an EOI of its vector field
+// or a switch to edge clears it.
+//
 // Rescans of a vCPU's interception set are requested when routes change (old and new
 // destinations, the old set computed with the old destination mode) and when the vCPU EOIs its
 // highest stale vector. With Options::rescan_immediately (default) they run at once; otherwise the

@@ -485,6 +485,55 @@ TEST(IoapicReconfigure, OldDestinationUsesTheOldDestinationMode) {
   EXPECT_TRUE(h.ioapic->InterceptsEoi(2, 0x70).value());
 }
 
+// Issue 15 story 5: a level interrupt delivered in fixed mode is in service on vCPU 1 when the
+// guest reprograms the entry to NMI or ExtINT (vector field and trigger mode kept) and later back
+// to fixed. The EOI matches the entry by vector whatever its delivery mode, so it clears Remote
+// IRR whether it comes before or after the switch back, and the line works again.
+TEST(IoapicReconfigure, DeliveryModeChangeWhileLevelInFlightDoesNotStickTheLine) {
+  for (const IoapicDeliveryMode mode : {IoapicDeliveryMode::kNmi, IoapicDeliveryMode::kExtInt}) {
+    for (const bool eoi_before_switch_back : {true, false}) {
+      SCOPED_TRACE(::testing::Message()
+                   << "mode " << static_cast<int>(mode)
+                   << (eoi_before_switch_back ? ", EOI in that mode" : ", EOI after fixed again"));
+      IoapicHarness h;
+      const RteSpec fixed = {.vector = 0x71, .level = true, .dest = 1};
+      RteSpec other = fixed;
+      other.mode = mode;
+      int acks = 0;
+      ASSERT_TRUE(h.ioapic->AddAckNotifier(kPin, [&](int) { ++acks; }).ok());
+      h.SetRte(kPin, fixed);
+      h.Line(kPin, true);
+      ASSERT_EQ(h.lapics.Acknowledge(1), 0x71);
+      h.Line(kPin, false);    // the handler quiets the device...
+      h.SetRte(kPin, other);  // ...and reprograms the entry before its EOI
+      EXPECT_EQ(h.ReadRte(kPin).remote_irr(), 1u);
+      EXPECT_TRUE(h.ioapic->InterceptsEoi(1, 0x71).value()) << "the in-flight EOI must still exit";
+      if (eoi_before_switch_back) h.lapics.Eoi(1);
+      h.SetRte(kPin, fixed);
+      if (!eoi_before_switch_back) h.lapics.Eoi(1);
+      EXPECT_EQ(h.ReadRte(kPin).remote_irr(), 0u);
+      EXPECT_EQ(acks, 1) << "the ack notifier saw that EOI too";
+      EXPECT_EQ(h.lapics.nmis(1), 0u) << "nothing was pending while the entry was in NMI mode";
+
+      h.Line(kPin, true);  // deliverable again
+      EXPECT_EQ(h.lapics.deliveries(1, 0x71), 2u);
+      ASSERT_EQ(h.lapics.Acknowledge(1), 0x71);
+      h.Line(kPin, false);
+      h.lapics.Eoi(1);
+      EXPECT_EQ(h.ReadRte(kPin).remote_irr(), 0u);
+      const ioapic::PinStats stats = h.ioapic->Stats(kPin).value();
+      EXPECT_EQ(stats.level_deliveries, 2u);
+      EXPECT_EQ(stats.remote_irr_clears, 2u);
+      EXPECT_EQ(h.ioapic->InterceptedEois(1, 0x71), 2u);
+      for (int v = 0; v < 4; ++v) {
+        EXPECT_EQ(h.ioapic->InterceptsEoi(v, 0x71).value(), v == 1) << v;
+        EXPECT_EQ(h.ioapic->HighestStalePendingEoi(v).value(), -1) << v;
+        EXPECT_FALSE(h.lapics.irr(v, 0x71) || h.lapics.isr(v, 0x71)) << v;
+      }
+    }
+  }
+}
+
 TEST(IoapicInterception, LevelTargetsInterceptEdgeWithoutNotifierDoesNot) {
   IoapicHarness h;
   h.SetRte(1, {.vector = 0x40, .level = true, .dest = 2});

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "hw/lapic_bus.h"
 
 namespace irqvirt::ioapic {
@@ -46,7 +47,7 @@ class EoiInterception {
   }
 
   // Recomputes vCPU `vcpu`'s set from `routes` (entries that need EOIs) and its LAPIC state.
-  void Rescan(int vcpu, const std::vector<EoiRoute>& routes, const hw::LapicBus& lapics) {
+  void Rescan(int vcpu, absl::Span<const EoiRoute> routes, const hw::LapicBus& lapics) {
     VcpuState& v = vcpus_[vcpu];
     v.handled.reset();
     v.highest_stale = -1;

@@ -1,5 +1,6 @@
 #include "irqvirt/ioapic/ioapic.h"
 
+#include <array>
 #include <memory>
 #include <utility>
 
@@ -360,16 +361,17 @@ void Ioapic::RunRequestedRescans() {
 }
 
 void Ioapic::RescanLocked(int vcpu) {
-  std::vector<EoiRoute> routes;
-  routes.reserve(static_cast<size_t>(num_pins_));
+  // On the stack: a stale EOI rescans from the EOI path, which must not allocate.
+  std::array<EoiRoute, kMaxPins> routes;
+  size_t n = 0;
   for (const Pin& p : pins_) {
     // Every delivery mode, so the EOI that clears a Remote IRR set before a switch away from fixed
     // still exits. (KVM arch/x86/kvm/ioapic.c, kvm_ioapic_scan_entry: no delivery-mode test.)
     if (p.rte.trigger_mode() == 0 && !p.ack_notifiers) continue;  // nothing to tell
-    routes.push_back({static_cast<uint8_t>(p.rte.vector()),
-                      static_cast<uint32_t>(p.rte.destination()), p.rte.dest_mode() != 0});
+    routes[n++] = {static_cast<uint8_t>(p.rte.vector()), static_cast<uint32_t>(p.rte.destination()),
+                   p.rte.dest_mode() != 0};
   }
-  interception_.Rescan(vcpu, routes, lapics_);
+  interception_.Rescan(vcpu, absl::MakeConstSpan(routes.data(), n), lapics_);
 }
 
 absl::StatusOr<bool> Ioapic::InterceptsEoi(int vcpu, uint8_t vector) {

@@ -22,12 +22,15 @@ class VectorTable {
       return absl::InvalidArgumentError(absl::StrFormat("vector %#x: null handler", vector));
     }
     Slot& s = slots_[vector];
-    s.context.store(context, std::memory_order_seq_cst);
+    // Take the slot first, then its context, then publish the handler: a refused registration
+    // touches nothing, and a dispatch never pairs a handler with another's context.
     VectorHandler expected = nullptr;
-    if (!s.handler.compare_exchange_strong(expected, handler, std::memory_order_seq_cst)) {
+    if (!s.handler.compare_exchange_strong(expected, &Reserved, std::memory_order_seq_cst)) {
       return absl::AlreadyExistsError(
           absl::StrFormat("vector %#x: a handler is already registered", vector));
     }
+    s.context.store(context, std::memory_order_seq_cst);
+    s.handler.store(handler, std::memory_order_seq_cst);
     return absl::OkStatus();
   }
 
@@ -42,9 +45,10 @@ class VectorTable {
     Slot& s = slots_[vector];
     s.in_flight.fetch_add(1, std::memory_order_seq_cst);
     const VectorHandler h = s.handler.load(std::memory_order_seq_cst);
-    if (h != nullptr) h(s.context.load(std::memory_order_seq_cst), cpu, vector);
+    const bool live = h != nullptr && h != &Reserved;
+    if (live) h(s.context.load(std::memory_order_seq_cst), cpu, vector);
     s.in_flight.fetch_sub(1, std::memory_order_seq_cst);
-    return h != nullptr;
+    return live;
   }
 
   bool IsRegistered(uint8_t vector) const {
@@ -52,6 +56,9 @@ class VectorTable {
   }
 
  private:
+  // Marks a slot taken by a registration that has not published its handler yet.
+  static void Reserved(void*, int, uint8_t) {}
+
   struct Slot {
     std::atomic<VectorHandler> handler{nullptr};
     std::atomic<void*> context{nullptr};

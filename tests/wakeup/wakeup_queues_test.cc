@@ -198,15 +198,25 @@ TEST(WakeupQueuesLifetime, HandlerUnregisteredBeforeDestruction) {
   EXPECT_EQ(platform.total_wakes(), 0u);
 }
 
+// The vector's owner keeps its handler and context: after the refused Create freed its queues,
+// an interrupt on 0xf3 reaches the owner with the owner's context (issue 14, story 6: it used to
+// get the freed queues' context, a use-after-free under ASAN).
 TEST(WakeupQueuesLifetime, FailedRegistrationRollsBack) {
   LogicalPlatform platform(1);
-  ASSERT_TRUE(platform.RegisterVectorHandler(0xf3, [](void*, int, uint8_t) {}, nullptr).ok());
+  int owner_calls = 0;
+  ASSERT_TRUE(platform
+                  .RegisterVectorHandler(
+                      0xf3, [](void* c, int, uint8_t) { ++*static_cast<int*>(c); }, &owner_calls)
+                  .ok());
   auto q = AmdQueues::Create(
       platform, {.num_cpus = 1, .vectors_per_cpu = 4, .first_vector = 0xf1, .max_vcpus = 4});
   EXPECT_EQ(q.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_THAT(std::string(q.status().message()), ::testing::HasSubstr("vector 0xf3"));
   EXPECT_FALSE(platform.handler_registered(0xf1));
   EXPECT_FALSE(platform.handler_registered(0xf2));
+  EXPECT_TRUE(platform.handler_registered(0xf3));
+  platform.RaiseInterrupt(0, 0xf3);
+  EXPECT_EQ(owner_calls, 1) << "the owner's handler ran with the owner's context";
 }
 
 TEST(WakeupQueuesConfig, RejectsBadConfigurations) {

@@ -123,6 +123,36 @@ TEST_F(IommuTest, DestructionDisablesTheIommuAndFreesItsMemory) {
   stack_.reset();  // destroys router, queues, driver, fake, memory in order; asan checks the rest
 }
 
+// The driver's destructor turns the IOMMU's guest features and command buffer off and frees
+// every buffer it allocated (only the harness's vAPIC page is left).
+TEST_F(IommuTest, DestroyingTheDriverDisablesTheIommuAndReturnsItsMemory) {
+  Start(GappiOptions());
+  ASSERT_EQ(control().gappi_en(), 1u);
+  const size_t harness_pages = 1;
+  ASSERT_GT(h().memory().live_buffers(), harness_pages);
+  h().DestroyDriver();
+  const IommuControl c = control();
+  EXPECT_EQ(c.gappi_en(), 0u);
+  EXPECT_EQ(c.ga_log_en(), 0u);
+  EXPECT_EQ(c.ga_int_en(), 0u);
+  EXPECT_EQ(c.gam_en(), 0u);
+  EXPECT_EQ(c.cmd_buf_en(), 0u);
+  EXPECT_EQ(h().memory().live_buffers(), harness_pages) << "driver buffers left allocated";
+}
+
+// The router's destructor unregisters its GA log handler: a GA log interrupt that arrives after
+// the router is gone is spurious, not a call into freed memory.
+TEST_F(IommuTest, DestroyingTheRouterUnregistersTheGaLogHandler) {
+  Start();
+  ASSERT_EQ(h().iommu().mode(), GuestIrMode::kGaLog);
+  ASSERT_TRUE(stack_->platform.handler_registered(kGaLogVector));
+  h().DestroyRouter();
+  EXPECT_FALSE(stack_->platform.handler_registered(kGaLogVector));
+  const uint64_t spurious = stack_->platform.spurious_interrupts();
+  stack_->platform.RaiseInterrupt(kGaLogCpu, kGaLogVector);
+  EXPECT_EQ(stack_->platform.spurious_interrupts(), spurious + 1);
+}
+
 TEST_F(IommuTest, UncachedFieldChangesNeedNoInvalidation) {
   Start();
   const uint64_t base = h().fake().irt_invalidations();

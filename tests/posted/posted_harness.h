@@ -121,6 +121,13 @@ class PostedHarness {
   Iommu& iommu() { return *iommu_; }
   Queues* queues() { return queues_.get(); }
   Router& router() { return *router_; }
+  // Tears down what an embedder owns, in its order, leaving the fake IOMMU and memory to inspect.
+  void DestroyRouter() { router_.reset(); }
+  void DestroyDriver() {
+    router_.reset();
+    queues_.reset();
+    iommu_.reset();
+  }
 
  private:
   HarnessOptions options_;

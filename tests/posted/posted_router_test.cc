@@ -341,6 +341,27 @@ TEST_F(RouterTest, GappiBlockFailureRollsBackAndDoesNotPark) {
   EXPECT_EQ(router().Block(0, 1).decision, BlockDecision::kSleep);
 }
 
+// The queue refuses to park (the CPU is going offline): Block undoes its IRTE update, so the
+// vCPU, still running, keeps IsRun = 1 and GAPPIDis as it was, and a device interrupt rings its
+// doorbell instead of sending a GAPPI nobody waits for.
+TEST_F(RouterTest, GappiBlockRefusedByTheQueueRestoresTheRunningEntry) {
+  Start(GappiOptions());
+  ASSERT_TRUE(router().Bind(kNic, 0, 0x41).ok());
+  ASSERT_TRUE(router().Load(0, 1).ok());
+  const hw::amd::IrteWords before = h().iommu().ReadIrte(kDev, 3);
+  ASSERT_EQ(irte(kNic).is_run(), 1u);
+  ASSERT_TRUE(router().OfflineCpu(2).ok());
+  const BlockOutcome b = router().Block(0, 2);
+  EXPECT_EQ(b.decision, BlockDecision::kNotParked);
+  EXPECT_EQ(b.error.park, wakeup::ParkError::kCpuOffline);
+  EXPECT_EQ(h().queues()->ParkedCpu(0), -1);
+  EXPECT_EQ(h().iommu().ReadIrte(kDev, 3), before) << "the running entry is back";
+  EXPECT_EQ(h().Fire(kNic).kind, DeliveryKind::kDoorbell);
+  ASSERT_TRUE(router().OnlineCpu(2).ok());
+  EXPECT_EQ(router().Block(0, 2).decision, BlockDecision::kPendingDontSleep)
+      << "the posted interrupt is still pending, and the next block sees it";
+}
+
 TEST_F(RouterTest, GappiOfflineCpuRetargetsParkedVcpus) {
   Start(GappiOptions());
   ASSERT_TRUE(router().Bind(kNic, 0, 0x41).ok());

@@ -128,6 +128,16 @@ class Iommu {
   const std::string& mode_note() const { return mode_note_; }
   const IommuConfig& config() const { return config_; }
 
+  // Cold: the GA log interrupt goes to `apic_id` from now on. The IOMMU reads IntCapXT when it
+  // raises the interrupt (one 64-bit write, nothing cached), so an interrupt already sent still
+  // reaches the old CPU: keep it online until this returns.
+  void RetargetGaLogInterrupt(uint32_t apic_id) {
+    ga_log_apic_id_ = apic_id;
+    mmio_.Write64(mmio::kGaLogIntCapXt, GaLogIntCapXt().raw());
+  }
+  // Where the GA log interrupt goes now (config().ga_log_interrupt_apic_id until retargeted).
+  uint32_t ga_log_interrupt_apic_id() const { return ga_log_apic_id_; }
+
   // Cold: gives `device_id` a 512-entry interrupt remapping table (all entries invalid) and
   // points its DTE at it.
   absl::Status AttachDevice(uint16_t device_id);
@@ -158,12 +168,21 @@ class Iommu {
 
  private:
   Iommu(P& platform, MmioRegion& mmio, DmaMemory& memory, const IommuConfig& config)
-      : platform_(platform), mmio_(mmio), memory_(memory), config_(config),
+      : platform_(platform),
+        mmio_(mmio),
+        memory_(memory),
+        config_(config),
+        ga_log_apic_id_(config.ga_log_interrupt_apic_id),
         tables_(static_cast<size_t>(config.max_device_id) + 1) {}
 
   absl::Status Enable();
   absl::Status EnableGaLog();
   void Disable();
+  IntCapXt GaLogIntCapXt() const {
+    return IntCapXt()
+        .set_vector(config_.ga_log_interrupt_vector)
+        .set_destination(ga_log_apic_id_);
+  }
   bool WaitForStatus(uint32_t mask, bool set);
   IommuControl ReadControl() { return IommuControl::FromRaw(mmio_.Read64(mmio::kControl)); }
   void WriteControl(IommuControl c) { mmio_.Write64(mmio::kControl, c.raw()); }
@@ -180,6 +199,7 @@ class Iommu {
   MmioRegion& mmio_;
   DmaMemory& memory_;
   const IommuConfig config_;
+  uint32_t ga_log_apic_id_;  // cold: Create and RetargetGaLogInterrupt
 
   GuestIrMode mode_ = GuestIrMode::kLegacyGa;
   bool gappi_active_ = false;
@@ -273,10 +293,7 @@ absl::Status Iommu<P>::Enable() {
                                               .raw());
   mmio_.Write64(mmio::kCommandHead, 0);
   mmio_.Write64(mmio::kCommandTail, 0);
-  mmio_.Write64(mmio::kGaLogIntCapXt, IntCapXt()
-                                          .set_vector(config_.ga_log_interrupt_vector)
-                                          .set_destination(config_.ga_log_interrupt_apic_id)
-                                          .raw());
+  mmio_.Write64(mmio::kGaLogIntCapXt, GaLogIntCapXt().raw());
 
   control = ReadControl();
   irt_cache_disabled_ = control.irt_cache_dis() != 0;

@@ -111,8 +111,13 @@ class PostedRouter {
   // Back to (or straight to) remapped mode: `host_vector` to `host_apic_id`; unbinds if bound.
   absl::Status Remap(IrteRef irte, uint8_t host_vector, uint32_t host_apic_id);
   // GAPPI mode: moves vCPUs parked on `cpu` to another CPU and retargets their IRTEs before `cpu`
-  // stops taking interrupts. GA log mode: nothing is aimed at a blocked vCPU's pCPU; returns 0.
+  // stops taking interrupts. GA log mode: nothing is aimed at a blocked vCPU's pCPU; returns 0,
+  // but refuses (FailedPrecondition) while `cpu` receives the GA log interrupt: every later
+  // wakeup would be lost. Move it first with RetargetGaLogInterrupt, with both CPUs online, so
+  // that an interrupt sent just before the move is still handled where it lands.
   absl::StatusOr<uint32_t> OfflineCpu(int cpu);
+  // GA log mode: the GA log interrupt goes to `cpu` from now on.
+  absl::Status RetargetGaLogInterrupt(int cpu);
   absl::Status OnlineCpu(int cpu);
 
   // --- hot: called by the vCPU's own thread ---
@@ -604,8 +609,32 @@ void PostedRouter<P>::Retarget(VcpuId vcpu, int cpu) {
 
 template <hw::Platform P>
 absl::StatusOr<uint32_t> PostedRouter<P>::OfflineCpu(int cpu) {
+  if (cpu < 0 || cpu >= platform_.num_cpus()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("CPU %d does not exist (CPUs 0..%d)", cpu, platform_.num_cpus() - 1));
+  }
+  if (mode_ == hw::amd::GuestIrMode::kGaLog &&
+      platform_.apic_id(cpu) == iommu_.ga_log_interrupt_apic_id()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "CPU %d receives the GA log interrupt (vector %#x): offlining it would lose every later "
+        "wakeup; call RetargetGaLogInterrupt(another online CPU) first",
+        cpu, iommu_.config().ga_log_interrupt_vector));
+  }
   if (mode_ != hw::amd::GuestIrMode::kGappi) return 0u;
   return queues_->OfflineCpu(cpu, [this](wakeup::VcpuId id, int target, uint8_t) { Retarget(id, target); });
+}
+
+template <hw::Platform P>
+absl::Status PostedRouter<P>::RetargetGaLogInterrupt(int cpu) {
+  if (cpu < 0 || cpu >= platform_.num_cpus()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("CPU %d does not exist (CPUs 0..%d)", cpu, platform_.num_cpus() - 1));
+  }
+  if (mode_ != hw::amd::GuestIrMode::kGaLog) {
+    return absl::FailedPreconditionError("no GA log interrupt: the IOMMU is not in GA log mode");
+  }
+  iommu_.RetargetGaLogInterrupt(platform_.apic_id(cpu));
+  return absl::OkStatus();
 }
 
 template <hw::Platform P>

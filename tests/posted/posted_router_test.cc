@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/posted/posted_harness.h"
 
@@ -151,6 +152,37 @@ TEST_F(RouterTest, GaLogOverflowLosesNoWakeup) {
   const uint64_t before = platform().wake_count(5);
   EXPECT_EQ(h().Fire({kDev, 5}).kind, DeliveryKind::kGaLog);
   EXPECT_EQ(platform().wake_count(5), before + 1);
+}
+
+// Issue 14, story 5: the GA log interrupt's own CPU cannot go offline while it receives the GA
+// log interrupt (every later wakeup would be lost): the router refuses and says what to do.
+TEST_F(RouterTest, OffliningTheGaLogCpuIsRefusedUntilItsInterruptMoves) {
+  Start({}, 1);
+  const absl::StatusOr<uint32_t> refused = router().OfflineCpu(kGaLogCpu);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()),
+              ::testing::HasSubstr("RetargetGaLogInterrupt"));
+  EXPECT_TRUE(router().OfflineCpu(2).ok()) << "other CPUs go offline as before";
+  EXPECT_EQ(router().OfflineCpu(7).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Moved first (both CPUs online), the GA log interrupt wakes blocked vCPUs from its new CPU
+// after the old one went offline.
+TEST_F(RouterTest, GaLogInterruptRetargetedBeforeOfflineStillWakes) {
+  Start({}, 1);
+  ASSERT_TRUE(router().Bind(kNic, 0, 0x41).ok());
+  ASSERT_TRUE(router().Load(0, 1).ok());
+  ASSERT_EQ(router().Block(0, 1).decision, BlockDecision::kSleep);
+  ASSERT_TRUE(router().RetargetGaLogInterrupt(2).ok());
+  EXPECT_EQ(hw::amd::IntCapXt::FromRaw(h().fake().Read64(hw::amd::mmio::kGaLogIntCapXt))
+                .destination(),
+            apic(2));
+  ASSERT_TRUE(router().OfflineCpu(kGaLogCpu).ok());
+  platform().SetOnline(kGaLogCpu, false);
+  const uint64_t wakes = platform().wake_count(0);
+  EXPECT_EQ(h().Fire(kNic).kind, DeliveryKind::kGaLog);
+  EXPECT_EQ(platform().wake_count(0), wakes + 1) << "the wakeup was lost";
+  EXPECT_EQ(router().RetargetGaLogInterrupt(9).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(RouterTest, VmTeardownWithEntriesStillInTheLog) {

@@ -68,7 +68,25 @@ class InvalidateInterruptTableCommand : public reg::Register<InvalidateInterrupt
   }
 };
 
+// INVALIDATE_DEVTAB_ENTRY: drops the IOMMU's cached copy of one device table entry (Linux
+// build_inv_dte: data[0] = devid, CMD_INV_DEV_ENTRY = 0x02).
+class InvalidateDevTabEntryCommand : public reg::Register<InvalidateDevTabEntryCommand, 128> {
+ public:
+  IRQVIRT_REGISTER("InvalidateDevTabEntryCommand");
+  IRQVIRT_FIELD(15, 0, device_id);  // DeviceID
+  IRQVIRT_RESERVED(59, 16);
+  IRQVIRT_FIELD(63, 60, opcode);    // 0x2
+  IRQVIRT_RESERVED(127, 64);
+
+  static constexpr InvalidateDevTabEntryCommand ForDevice(uint16_t device_id) {
+    InvalidateDevTabEntryCommand c;
+    c.set_opcode(static_cast<uint64_t>(CommandOpcode::kInvalidateDevTabEntry));
+    return c.set_device_id(device_id);
+  }
+};
+
 static_assert(reg::LayoutIsComplete<CompletionWaitCommand>());
+static_assert(reg::LayoutIsComplete<InvalidateDevTabEntryCommand>());
 static_assert(reg::LayoutIsComplete<InvalidateInterruptTableCommand>());
 
 // The opcode sits at bits 63:60 of every command.

@@ -27,6 +27,7 @@
 #define IRQVIRT_HW_AMD_IOMMU_H_
 
 #include <atomic>
+#include <initializer_list>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -158,6 +159,8 @@ class Iommu {
 
   // Invalidates the IOMMU's cached IRTEs of one device and waits for completion.
   CommandError InvalidateInterruptTable(uint16_t device_id);
+  // Queues `commands` (128 bits each) and one COMPLETION_WAIT, and waits for it (bounded).
+  CommandError RunCommands(std::initializer_list<IrteWords> commands);
 
   // The GA log interrupt: reads Status, clears its write-1-to-clear bits, drains the log (writing
   // the head back before each dispatch), restarts the log after an overflow once GALogRun = 0 —
@@ -409,10 +412,16 @@ absl::Status Iommu<P>::AttachDevice(uint16_t device_id) {
   auto* qwords = static_cast<uint64_t*>(device_table_.va) +
                  static_cast<size_t>(device_id) * (kDeviceTableEntryBytes / 8);
   std::atomic_ref<uint64_t>(qwords[kDteInterruptQword]).store(dte.raw(), std::memory_order_release);
-  // A fresh table: drop anything the IOMMU cached for this device before.
-  const CommandError e = InvalidateInterruptTable(device_id);
+  // The IOMMU may hold a copy of the old DTE (and IRTEs of an old table): drop both.
+  const auto dte_inv = InvalidateDevTabEntryCommand::ForDevice(device_id);
+  const auto irt_inv = InvalidateInterruptTableCommand::ForDevice(device_id);
+  const CommandError e =
+      RunCommands({IrteWords{dte_inv.lo(), dte_inv.hi()}, IrteWords{irt_inv.lo(), irt_inv.hi()}});
   if (e != CommandError::kNone) {
     std::atomic_ref<uint64_t>(qwords[kDteInterruptQword]).store(0, std::memory_order_release);
+    // The first command may have run (a time-out is not a failure to execute): flush again so
+    // the IOMMU does not keep the entry that points at the table freed below.
+    (void)RunCommands({IrteWords{dte_inv.lo(), dte_inv.hi()}});
     memory_.Free(tables_[device_id]);
     tables_[device_id] = DmaBuffer{};
     return absl::UnavailableError(
@@ -456,11 +465,19 @@ CommandError Iommu<P>::QueueCommand(IrteWords command) {
 
 template <Platform P>
 CommandError Iommu<P>::InvalidateInterruptTable(uint16_t device_id) {
+  const auto inv = InvalidateInterruptTableCommand::ForDevice(device_id);
+  return RunCommands({IrteWords{inv.lo(), inv.hi()}});
+}
+
+template <Platform P>
+CommandError Iommu<P>::RunCommands(std::initializer_list<IrteWords> commands) {
   const IrqFlags flags = platform_.LockIrqSave(command_lock_);
   const uint64_t sequence = ++completion_sequence_;
-  const auto inv = InvalidateInterruptTableCommand::ForDevice(device_id);
   const auto wait = CompletionWaitCommand::Store(completion_semaphore_.pa, sequence);
-  CommandError e = QueueCommand({inv.lo(), inv.hi()});
+  CommandError e = CommandError::kNone;
+  for (const IrteWords& c : commands) {
+    if (e == CommandError::kNone) e = QueueCommand(c);
+  }
   if (e == CommandError::kNone) e = QueueCommand({wait.lo(), wait.hi()});
   // Publish whatever was queued, even after a failure: the entries are valid commands.
   mmio_.Write64(mmio::kCommandTail, CommandBufferPointer::FromByteOffset(command_tail_).raw());

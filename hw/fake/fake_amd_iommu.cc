@@ -124,6 +124,12 @@ void FakeAmdIommu::ExecuteCommand(uint64_t lo, uint64_t hi) {
       ++irt_invalidations_;
       break;
     }
+    case amd::CommandOpcode::kInvalidateDevTabEntry: {
+      const auto cmd = amd::InvalidateDevTabEntryCommand::FromHalves(lo, hi);
+      dte_cache_.erase(static_cast<uint16_t>(cmd.device_id()));
+      ++dte_invalidations_;
+      break;
+    }
     case amd::CommandOpcode::kCompletionWait: {
       const auto cmd = amd::CompletionWaitCommand::FromHalves(lo, hi);
       if (!cmd.store()) break;
@@ -140,6 +146,7 @@ void FakeAmdIommu::ExecuteCommand(uint64_t lo, uint64_t hi) {
     }
     case amd::CommandOpcode::kInvalidateAll:
       irte_cache_.clear();
+      dte_cache_.clear();
       break;
     default:
       break;  // DMA-translation invalidations: nothing cached here
@@ -165,10 +172,17 @@ Delivery FakeAmdIommu::DeviceInterrupt(uint16_t device_id, uint32_t index) {
     if (uint64_t{device_id} * amd::kDeviceTableEntryBytes >= (dtb.size() + 1) * 4096) {
       return fault("beyond the device table");
     }
-    auto* dte_word = static_cast<uint64_t*>(memory_.Translate(dte_pa, 8));
-    if (dte_word == nullptr) return fault("device table not in memory");
-    const auto dte = amd::DteInterrupt::FromRaw(
-        std::atomic_ref<uint64_t>(*dte_word).load(std::memory_order_acquire));
+    // DTEs are cached like IRTEs, whatever they say, until INVALIDATE_DEVTAB_ENTRY.
+    auto cached_dte = dte_cache_.find(device_id);
+    if (cached_dte == dte_cache_.end()) {
+      auto* dte_word = static_cast<uint64_t*>(memory_.Translate(dte_pa, 8));
+      if (dte_word == nullptr) return fault("device table not in memory");
+      cached_dte = dte_cache_
+                       .emplace(device_id, std::atomic_ref<uint64_t>(*dte_word)
+                                               .load(std::memory_order_acquire))
+                       .first;
+    }
+    const auto dte = amd::DteInterrupt::FromRaw(cached_dte->second);
     if (!dte.interrupt_valid() || dte.int_ctl() != amd::kIntCtlRemapped) {
       return fault("DTE does not remap interrupts");
     }

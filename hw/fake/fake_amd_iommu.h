@@ -94,6 +94,7 @@ class FakeAmdIommu : public MmioRegion {
   uint64_t ga_log_interrupts() const { FakeMutexLock l(mu_); return ga_log_interrupts_; }
   uint64_t gappi_interrupts() const { FakeMutexLock l(mu_); return gappi_interrupts_; }
   size_t cached_irtes() const { FakeMutexLock l(mu_); return irte_cache_.size(); }
+  uint64_t dte_invalidations() const { FakeMutexLock l(mu_); return dte_invalidations_; }
 
  private:
   struct Outgoing {
@@ -119,6 +120,8 @@ class FakeAmdIommu : public MmioRegion {
   absl::flat_hash_map<uint32_t, uint64_t> regs_ ABSL_GUARDED_BY(mu_);
   uint32_t status_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint32_t, amd::IrteWords> irte_cache_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint16_t, uint64_t> dte_cache_ ABSL_GUARDED_BY(mu_);  // interrupt qword
+  uint64_t dte_invalidations_ ABSL_GUARDED_BY(mu_) = 0;
   bool commands_stalled_ ABSL_GUARDED_BY(mu_) = false;
   uint32_t completion_stores_to_drop_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t completion_stores_before_drop_ ABSL_GUARDED_BY(mu_) = 0;

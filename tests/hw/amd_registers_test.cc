@@ -184,6 +184,14 @@ TEST(Commands, InvalidateInterruptTable) {
   EXPECT_EQ(CommandOpcodeOf(c.lo()), 0x05);
 }
 
+TEST(Commands, InvalidateDevTabEntry) {
+  const auto c = InvalidateDevTabEntryCommand::ForDevice(0x1234);
+  // data[0] = devid 0x1234; data[1] bits 31:28 = 0x2 (CMD_INV_DEV_ENTRY) -> lo bits 63:60 = 2.
+  EXPECT_EQ(c.lo(), 0x2000000000001234u);
+  EXPECT_EQ(c.hi(), 0u);
+  EXPECT_EQ(CommandOpcodeOf(c.lo()), 0x02);
+}
+
 TEST(Commands, CompletionWait) {
   const auto c = CompletionWaitCommand::Store(0x0000123456789ab8, 0xfeedface);
   // data[0] = lo32(PA) | S (0x789ab8 | 1) ; data[1] = hi32(PA) 0x1234 | opcode 1 << 28.

@@ -153,6 +153,22 @@ TEST_F(IommuTest, DestroyingTheRouterUnregistersTheGaLogHandler) {
   EXPECT_EQ(stack_->platform.spurious_interrupts(), spurious + 1);
 }
 
+// Issue 14, story 8: the IOMMU may keep a copy of a device table entry (the fake does, whatever
+// it says). A device that interrupted before it was attached had its empty DTE cached; attaching
+// flushes it (INVALIDATE_DEVTAB_ENTRY), so the new table is used at once.
+TEST_F(IommuTest, AttachFlushesACachedDeviceTableEntry) {
+  Start();
+  const uint16_t late = kDevice + 1;
+  EXPECT_EQ(h().Fire({late, 0}).kind, DeliveryKind::kFault);  // reads and caches the empty DTE
+  const uint64_t flushes = h().fake().dte_invalidations();
+  ASSERT_TRUE(h().iommu().AttachDevice(late).ok());
+  EXPECT_EQ(h().fake().dte_invalidations(), flushes + 1);
+  ASSERT_TRUE(h().router().Remap({late, 0}, 0x55, stack_->platform.apic_id(1)).ok());
+  const hw::fake::Delivery d = h().Fire({late, 0});
+  EXPECT_EQ(d.kind, DeliveryKind::kRemapped) << d.fault;
+  EXPECT_EQ(d.vector, 0x55);
+}
+
 TEST_F(IommuTest, UncachedFieldChangesNeedNoInvalidation) {
   Start();
   const uint64_t base = h().fake().irt_invalidations();

@@ -209,15 +209,24 @@ Delivery FakeAmdIommu::DeviceInterrupt(uint16_t device_id, uint32_t index) {
       out = {Outgoing::kInterrupt, d.apic_id, d.vector};
     } else {
       if (control.gam_en() != amd::kGamVirtualApic) return fault("GuestMode IRTE but GAMEn is not vAPIC");
-      const auto guest = amd::IrteGaGuest::FromHalves(irte.lo, irte.hi);
-      d.vapic_page_pa = guest.ga_root_ptr() << 12;
-      d.vector = static_cast<uint8_t>(guest.vector());
-      d.apic_id = guest.destination();
+      // The hardware's order (what the block protocol relies on): the root pointer and vector
+      // come from the entry as fetched (maybe cached), the IRR is written, and only then are
+      // IsRun, destination, GA tag and GALogIntr read from memory.
+      const auto fetched = amd::IrteGaGuest::FromHalves(irte.lo, irte.hi);
+      d.vapic_page_pa = fetched.ga_root_ptr() << 12;
+      d.vector = static_cast<uint8_t>(fetched.vector());
       void* page = memory_.Translate(d.vapic_page_pa, x86::kVapicPageSize);
       if (page == nullptr) return fault("vAPIC backing page not in memory");
+      if (mid_delivery_hook_) mid_delivery_hook_();
       const x86::VapicPage vapic(page);
       const bool irr_was_pending = vapic.Any(x86::ApicVectorReg::kIrr);
       vapic.Set(x86::ApicVectorReg::kIrr, d.vector);
+      std::atomic_thread_fence(std::memory_order_seq_cst);  // the IRR write before the reads
+      const amd::IrteWords now = amd::IrteLoad(slot);
+      irte.lo = (irte.lo & ~kFreshFields.lo) | (now.lo & kFreshFields.lo);
+      irte.hi = (irte.hi & ~kFreshFields.hi) | (now.hi & kFreshFields.hi);
+      const auto guest = amd::IrteGaGuest::FromHalves(irte.lo, irte.hi);
+      d.apic_id = guest.destination();
       if (guest.is_run()) {
         d.kind = DeliveryKind::kDoorbell;
         out = {Outgoing::kDoorbell, d.apic_id, 0};

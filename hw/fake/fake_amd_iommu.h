@@ -25,6 +25,7 @@
 #define IRQVIRT_HW_FAKE_FAKE_AMD_IOMMU_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <type_traits>
 
@@ -76,6 +77,14 @@ class FakeAmdIommu : public MmioRegion {
   // A device with requester ID `device_id` sends the MSI that selects IRTE `index`.
   Delivery DeviceInterrupt(uint16_t device_id, uint32_t index);
 
+  // Tests: runs inside the next deliveries to a guest-mode IRTE, after the entry was fetched
+  // and before the IRR is written (a CPU acting while the IOMMU delivers). It runs with the
+  // fake's lock held: it must not call into the fake.
+  void SetMidDeliveryHook(std::function<void()> hook) {
+    FakeMutexLock l(mu_);
+    mid_delivery_hook_ = std::move(hook);
+  }
+
   // --- fault injection ---
   void StallCommands(bool stalled);
   // The `count` COMPLETION_WAIT stores that follow the next `after` ones never happen.
@@ -122,6 +131,7 @@ class FakeAmdIommu : public MmioRegion {
   absl::flat_hash_map<uint32_t, amd::IrteWords> irte_cache_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint16_t, uint64_t> dte_cache_ ABSL_GUARDED_BY(mu_);  // interrupt qword
   uint64_t dte_invalidations_ ABSL_GUARDED_BY(mu_) = 0;
+  std::function<void()> mid_delivery_hook_ ABSL_GUARDED_BY(mu_);
   bool commands_stalled_ ABSL_GUARDED_BY(mu_) = false;
   uint32_t completion_stores_to_drop_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t completion_stores_before_drop_ ABSL_GUARDED_BY(mu_) = 0;

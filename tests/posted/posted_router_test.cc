@@ -185,6 +185,23 @@ TEST_F(RouterTest, GaLogInterruptRetargetedBeforeOfflineStillWakes) {
   EXPECT_EQ(router().RetargetGaLogInterrupt(9).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Issue 14, story 7: the IOMMU writes the IRR before it reads IsRun (and the destination, tag
+// and GALogIntr). A vCPU that blocks while a device interrupt is mid-delivery either sees the
+// IRR bit when it checks, or the IOMMU sees IsRun = 0 and logs the wakeup; never neither.
+TEST_F(RouterTest, AVcpuBlockingWhileTheIommuDeliversIsWoken) {
+  Start({}, 1);
+  ASSERT_TRUE(router().Bind(kNic, 0, 0x41).ok());
+  ASSERT_TRUE(router().Load(0, 1).ok());
+  BlockDecision decision = BlockDecision::kNotParked;
+  h().fake().SetMidDeliveryHook([&] { decision = router().Block(0, 1).decision; });
+  const uint64_t wakes = platform().wake_count(0);
+  const hw::fake::Delivery d = h().Fire(kNic);
+  h().fake().SetMidDeliveryHook(nullptr);
+  ASSERT_EQ(decision, BlockDecision::kSleep) << "the IRR was not written yet when it checked";
+  EXPECT_EQ(d.kind, DeliveryKind::kGaLog) << "IsRun read after the IRR write";
+  EXPECT_EQ(platform().wake_count(0), wakes + 1) << "the blocked vCPU was never woken";
+}
+
 TEST_F(RouterTest, VmTeardownWithEntriesStillInTheLog) {
   Start({}, 4);
   // VM 1 = vCPUs 0..3 (harness). Block them all, log one entry each, but keep the log unserviced.

@@ -52,10 +52,31 @@ bool FakeLapics::PendingEoi(int vcpu, uint8_t vector) const {
   return irr(vcpu, vector) || isr(vcpu, vector);
 }
 
+void FakeLapics::set_tpr(int vcpu, uint8_t tpr) {
+  const uint32_t reg = tpr;  // a 32-bit register; bits 31:8 are reserved
+  std::memcpy(vcpus_[vcpu].page->bytes + x86::kApicTprOffset, &reg, sizeof(reg));
+}
+
+uint8_t FakeLapics::tpr(int vcpu) const {
+  uint32_t reg;
+  std::memcpy(&reg, vcpus_[vcpu].page->bytes + x86::kApicTprOffset, sizeof(reg));
+  return static_cast<uint8_t>(reg);
+}
+
+uint8_t FakeLapics::ppr(int vcpu) const {
+  // SDM vol. 3 §11.8.3.1: PPR = TPR if TPR[7:4] >= ISRV[7:4], else ISRV[7:4] << 4.
+  const uint8_t tpr_value = tpr(vcpu);
+  const int isrv = page(vcpu).Highest(ApicVectorReg::kIsr);
+  const uint8_t isr_class = isrv < 0 ? 0 : static_cast<uint8_t>(isrv & 0xf0);
+  return (tpr_value & 0xf0) >= isr_class ? tpr_value : isr_class;
+}
+
 int FakeLapics::Acknowledge(int vcpu) {
   x86::VapicPage p = page(vcpu);
   const int v = p.Highest(ApicVectorReg::kIrr);
   if (v < 0) return -1;
+  // SDM vol. 3 §11.8.3.1: delivered only if IRRV[7:4] > PPR[7:4] (lower IRR vectors wait too).
+  if ((v & 0xf0) <= (ppr(vcpu) & 0xf0)) return -1;
   p.Clear(ApicVectorReg::kIrr, static_cast<uint8_t>(v));
   p.Set(ApicVectorReg::kIsr, static_cast<uint8_t>(v));
   return v;
@@ -69,6 +90,19 @@ int FakeLapics::Eoi(int vcpu) {
   const bool level = p.Test(ApicVectorReg::kTmr, static_cast<uint8_t>(v));
   if (eoi_listener_) eoi_listener_(vcpu, static_cast<uint8_t>(v), level);
   return v;
+}
+
+int FakeLapics::RunGuest(int vcpu, const GuestHandler& handler, int max_handlers) {
+  int run = 0;
+  while (run < max_handlers) {
+    const int v = Acknowledge(vcpu);
+    if (v < 0) break;
+    ++run;
+    handler(vcpu, static_cast<uint8_t>(v));
+    // Nested handlers EOI'd their own vectors, so the highest in service is this one again.
+    Eoi(vcpu);
+  }
+  return run;
 }
 
 }  // namespace hw::fake

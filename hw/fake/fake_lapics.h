@@ -1,8 +1,12 @@
 // Fake local APICs with a guest model, implementing hw::LapicBus. Each vCPU has a real 4 KiB
 // APIC register page (IRR/ISR/TMR at their architectural offsets), an APIC ID (= vCPU index
-// unless set) and a flat-model logical ID (1 << vCPU for the first eight). The guest model
-// acknowledges the highest pending vector (IRR -> ISR) and EOIs the highest in-service one; each
-// EOI is passed, with its TMR bit, to the listener the test installs (the hypervisor's EOI path).
+// unless set) and a flat-model logical ID (1 << vCPU for the first eight). Acknowledge follows the
+// local APIC's priority rules: the highest IRR vector is taken only if its priority class is above
+// the processor priority (PPR, from TPR and the highest in-service vector), so a higher class
+// nests over one in service and a lower or equal class waits for its EOI. EOI clears the highest
+// in-service vector and is passed, with its TMR bit, to the listener the test installs (the
+// hypervisor's EOI path). RunGuest plays a guest that takes interrupts with handlers, nesting
+// when a handler re-enables interrupts, so a story needs no hand-sequenced acknowledges.
 // A OneShotTimer fake is included for the I/O APIC storm guard.
 #ifndef IRQVIRT_HW_FAKE_FAKE_LAPICS_H_
 #define IRQVIRT_HW_FAKE_FAKE_LAPICS_H_
@@ -20,6 +24,8 @@ namespace hw::fake {
 class FakeLapics : public LapicBus {
  public:
   using EoiListener = std::function<void(int vcpu, uint8_t vector, bool level)>;
+  // A guest interrupt handler; it runs between the acknowledge and the EOI of `vector`.
+  using GuestHandler = std::function<void(int vcpu, uint8_t vector)>;
 
   explicit FakeLapics(int num_vcpus);
 
@@ -30,10 +36,24 @@ class FakeLapics : public LapicBus {
   bool PendingEoi(int vcpu, uint8_t vector) const override;
 
   // --- guest model ---
-  // Moves the highest IRR vector to ISR and returns it, or -1 when nothing is pending.
+  // Moves the highest IRR vector to ISR and returns it, or -1 when nothing is pending or its
+  // priority class is not above PPR's (masked by TPR or by an in-service vector of that class or
+  // above). Intel SDM vol. 3 §11.8.3.1 / §11.8.4; AMD APM vol. 2 §16.6.
   int Acknowledge(int vcpu);
   // EOIs the highest in-service vector (no-op when none) and tells the listener. Returns it or -1.
+  // (SDM vol. 3 §11.8.5: the EOI retires the highest-priority ISR bit.)
   int Eoi(int vcpu);
+  // The guest runs with interrupts enabled: takes every interrupt Acknowledge lets through, calls
+  // `handler` for it, then EOIs it. A handler that calls RunGuest again (re-enables interrupts)
+  // nests: only classes above the one it serves get through. Stops after `max_handlers` (a held
+  // level line the handler never quiets re-delivers on every EOI). Returns the handlers run.
+  int RunGuest(int vcpu, const GuestHandler& handler, int max_handlers = 1000);
+  // Task Priority Register (bits 7:4 class, 3:0 sub-class), as the guest writes it.
+  void set_tpr(int vcpu, uint8_t tpr);
+  uint8_t tpr(int vcpu) const;
+  // Processor Priority Register: TPR if its class is at least the highest in-service vector's,
+  // else that vector's class with sub-class 0 (SDM vol. 3 §11.8.3.1; AMD APM vol. 2 §16.6).
+  uint8_t ppr(int vcpu) const;
   // Another source (MSI, IPI) raising `vector` directly at the LAPIC, edge-triggered.
   void RaiseDirect(int vcpu, uint8_t vector) { Deliver(vcpu, vector, false, x86::IoapicDeliveryMode::kFixed); }
   void set_eoi_listener(EoiListener l) { eoi_listener_ = std::move(l); }

@@ -1,10 +1,12 @@
 // Test harness: an Ioapic wired to fake LAPICs (whose guest EOIs go through OnLapicEoi, as a
-// hypervisor's EOI exit would) and a fake timer, with register helpers that speak MMIO only.
+// hypervisor's EOI exit would, recording whether each was intercepted) and a fake timer, with
+// register helpers that speak MMIO only.
 #ifndef IRQVIRT_TESTS_IOAPIC_IOAPIC_HARNESS_H_
 #define IRQVIRT_TESTS_IOAPIC_IOAPIC_HARNESS_H_
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "hw/fake/fake_lapics.h"
 #include "hw/x86/ioapic_regs.h"
@@ -41,7 +43,9 @@ class IoapicHarness {
     if (!io.ok()) std::abort();
     ioapic = std::move(*io);
     lapics.set_eoi_listener([this](int vcpu, uint8_t vector, bool level) {
-      ioapic->OnLapicEoi(vcpu, vector, level);
+      const bool intercepted = ioapic->OnLapicEoi(vcpu, vector, level);
+      last_eoi_intercepted = intercepted;
+      ++(intercepted ? eois_intercepted : eois_not_intercepted);
     });
   }
 
@@ -76,6 +80,10 @@ class IoapicHarness {
   hw::fake::FakeLapics lapics;
   hw::fake::FakeTimer timer;
   std::unique_ptr<ioapic::Ioapic> ioapic;
+  // OnLapicEoi's answers to the guest's EOIs: whether the hypervisor's EOI exit would be taken.
+  std::optional<bool> last_eoi_intercepted;  // empty until the guest EOIs
+  uint64_t eois_intercepted = 0;
+  uint64_t eois_not_intercepted = 0;
 };
 
 }  // namespace irqvirt::testing

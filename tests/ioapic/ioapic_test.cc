@@ -186,8 +186,9 @@ TEST(IoapicEdge, SimultaneousEdgesBothDeliveredHigherFirst) {  // KUT test_ioapi
   h.SetRte(0x0f, {.vector = 0x78});
   h.Line(0x0e, true);  // guest has IF = 0: nothing is acknowledged yet
   h.Line(0x0f, true);
-  EXPECT_EQ(h.lapics.Acknowledge(0), 0x78);
-  EXPECT_EQ(h.lapics.Acknowledge(0), 0x76);
+  std::vector<int> handled;
+  h.lapics.RunGuest(0, [&](int, uint8_t vector) { handled.push_back(vector); });  // sti
+  EXPECT_EQ(handled, (std::vector<int>{0x78, 0x76})) << "same class: 0x76 after 0x78's EOI";
 }
 
 TEST(IoapicLevel, AssertWhileInServiceCoalesces) {  // KUT test_ioapic_level_coalesce
@@ -466,6 +467,8 @@ TEST(IoapicReconfigure, OldVcpuStopsInterceptingAfterTheStaleEoi) {
     h.lapics.Eoi(0);
   }
   EXPECT_EQ(h.ioapic->InterceptedEois(0, 0x60) - at_stale_eoi, 0u);
+  EXPECT_EQ(h.eois_not_intercepted, 5u);
+  EXPECT_EQ(h.last_eoi_intercepted, false);
 }
 
 // The old destination set is computed with the old destination mode (KVM uses the new one).
@@ -557,6 +560,80 @@ TEST(IoapicInterception, DeferredRescansWaitForTheVcpu) {
   h.ioapic->ProcessPendingRescans(1);
   EXPECT_FALSE(h.ioapic->RescanPending(1));
   EXPECT_TRUE(h.ioapic->InterceptsEoi(1, 0x40).value());
+}
+
+// ------------------------------------------------------------------ nested handlers
+
+// A level handler (vector 0x50) re-enables interrupts: a higher-class edge interrupt (0x90) nests,
+// a same-class level one (0x52) waits for 0x50's EOI. The priority-aware fake LAPIC orders it all;
+// the test only says what each handler does.
+TEST(IoapicNested, HigherClassNestsInALevelHandlerAndTheSameClassWaitsForItsEoi) {
+  IoapicHarness h;
+  h.SetRte(1, {.vector = 0x50, .level = true});
+  h.SetRte(2, {.vector = 0x90});
+  h.SetRte(3, {.vector = 0x52, .level = true});
+  std::vector<int> handled;
+  uint64_t pin1_remote_irr_in_nested = 0;
+  uint64_t intercepted_before_0x52 = 0;
+  uint64_t not_intercepted_before_0x52 = 0;
+  std::function<void(int, uint8_t)> handler = [&](int vcpu, uint8_t vector) {
+    handled.push_back(vector);
+    if (vector == 0x50) {
+      h.Line(2, true);
+      h.Line(2, false);
+      h.Line(3, true);
+      h.Line(1, false);                  // quiets its own device
+      h.lapics.RunGuest(vcpu, handler);  // sti: 0x90 nests, 0x52 must wait
+    } else if (vector == 0x90) {
+      pin1_remote_irr_in_nested = h.ReadRte(1).remote_irr();
+    } else if (vector == 0x52) {
+      intercepted_before_0x52 = h.eois_intercepted;
+      not_intercepted_before_0x52 = h.eois_not_intercepted;
+      h.Line(3, false);
+    }
+  };
+  h.Line(1, true);
+  EXPECT_EQ(h.lapics.RunGuest(0, handler), 2) << "0x50 and 0x52 at the outer level";
+  EXPECT_EQ(handled, (std::vector<int>{0x50, 0x90, 0x52}));
+  EXPECT_EQ(pin1_remote_irr_in_nested, 1u) << "0x50 still in service under the nested handler";
+  EXPECT_EQ(intercepted_before_0x52, 1u) << "0x50's EOI (intercepted) came before 0x52 ran";
+  EXPECT_EQ(not_intercepted_before_0x52, 1u) << "0x90's edge EOI needs no exit";
+  EXPECT_EQ(h.eois_intercepted, 2u);
+  EXPECT_EQ(h.last_eoi_intercepted, true);
+  EXPECT_EQ(h.ReadRte(1).remote_irr(), 0u);
+  EXPECT_EQ(h.ReadRte(3).remote_irr(), 0u);
+  EXPECT_EQ(h.lapics.deliveries(0, 0x52), 1u);
+}
+
+// A guest that raised TPR does not take a level interrupt of that class; Remote IRR stays set
+// (the I/O APIC delivered it) until the guest lowers TPR, handles it and EOIs.
+TEST(IoapicNested, TprHoldsALevelInterruptInIrrUntilLowered) {
+  IoapicHarness h;
+  h.SetRte(kPin, {.vector = 0x65, .level = true});
+  h.lapics.set_tpr(0, 0x60);
+  h.Line(kPin, true);
+  auto quiet = [&](int, uint8_t) { h.Line(kPin, false); };
+  EXPECT_EQ(h.lapics.RunGuest(0, quiet), 0);
+  EXPECT_TRUE(h.lapics.irr(0, 0x65));
+  EXPECT_EQ(h.ReadRte(kPin).remote_irr(), 1u);
+  EXPECT_FALSE(h.last_eoi_intercepted.has_value()) << "no EOI yet";
+  h.lapics.set_tpr(0, 0x00);
+  EXPECT_EQ(h.lapics.RunGuest(0, quiet), 1);
+  EXPECT_EQ(h.ReadRte(kPin).remote_irr(), 0u);
+  EXPECT_EQ(h.last_eoi_intercepted, true);
+}
+
+TEST(IoapicHarnessEois, RecordsWhetherEachGuestEoiWasIntercepted) {
+  IoapicHarness h;
+  h.SetRte(kPin, {.vector = 0x77, .level = true});
+  h.Line(kPin, true);
+  h.lapics.RunGuest(0, [&](int, uint8_t) { h.Line(kPin, false); });
+  EXPECT_EQ(h.last_eoi_intercepted, true) << "a level I/O APIC vector exits";
+  h.lapics.RaiseDirect(0, 0x99);  // an MSI: not the I/O APIC's business
+  h.lapics.RunGuest(0, [](int, uint8_t) {});
+  EXPECT_EQ(h.last_eoi_intercepted, false);
+  EXPECT_EQ(h.eois_intercepted, 1u);
+  EXPECT_EQ(h.eois_not_intercepted, 1u);
 }
 
 // ------------------------------------------------------------------ split irqchip

@@ -20,6 +20,14 @@ bool NeedsVector(const IoapicRedirectionEntry& e) {
   return mode == IoapicDeliveryMode::kFixed || mode == IoapicDeliveryMode::kLowestPriority;
 }
 
+// Guests access the window with 1-, 2-, 4- or 8-byte loads and stores; nothing else exists.
+bool ValidAccessSize(uint32_t size) { return size == 1 || size == 2 || size == 4 || size == 8; }
+
+// The low `size` bytes of `value` (little-endian: the bytes at the accessed offset).
+uint64_t LowBytes(uint64_t value, uint32_t size) {
+  return size >= 8 ? value : value & ((uint64_t{1} << (8 * size)) - 1);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Ioapic>> Ioapic::Create(hw::LapicBus& lapics,
@@ -56,34 +64,53 @@ Ioapic::Ioapic(hw::LapicBus& lapics, hw::OneShotTimer& timer, const IoapicOption
 
 // ---------------------------------------------------------------- MMIO
 
-uint32_t Ioapic::MmioRead(uint32_t offset) {
-  absl::MutexLock l(&mu_);
+uint64_t Ioapic::MmioRead(uint32_t offset, uint32_t size) {
+  if (!ValidAccessSize(size)) return 0;  // KVM ioapic_mmio_read: "wrong length", no data
+  uint32_t value = 0;
   switch (offset) {
-    case hw::x86::kIoapicRegSel:
-      return ioregsel_;
-    case hw::x86::kIoapicWindow:
-      return ReadIndirect();
+    case hw::x86::kIoapicRegSel: {
+      absl::MutexLock l(&mu_);
+      value = ioregsel_;
+      break;
+    }
+    case hw::x86::kIoapicWindow: {
+      // A dword register: narrower reads see nothing (QEMU ioapic_mem_read `size != 4`); an
+      // 8-byte read is this dword and a zero one from 0x14 (QEMU splits it; KVM zero-extends).
+      if (size < 4) return 0;
+      absl::MutexLock l(&mu_);
+      value = ReadIndirect();
+      break;
+    }
     default:
-      return 0;  // EOI register is write-only; everything else reads as zero
+      return 0;  // EOI register is write-only; everything else, odd offsets too, reads as zero
   }
+  return LowBytes(value, size);
 }
 
-void Ioapic::MmioWrite(uint32_t offset, uint32_t value) {
-  if (offset == hw::x86::kIoapicEoi) {
-    // Version 0x20 parts clear Remote IRR of every level entry with this vector.
-    if (version_ == 0x20) BroadcastEoi(static_cast<uint8_t>(value), /*level=*/true);
-    return;
-  }
-  absl::MutexLock l(&mu_);
+void Ioapic::MmioWrite(uint32_t offset, uint32_t size, uint64_t value) {
+  if (!ValidAccessSize(size)) return;  // KVM ioapic_mmio_write: "Unsupported size", dropped
+  // The dword at `offset`: an 8-byte store is two dword stores, and the one at offset + 4 never
+  // reaches a register (QEMU access_with_adjusted_size; KVM takes the low 32 bits).
+  const uint32_t data = static_cast<uint32_t>(LowBytes(value, size < 4 ? size : 4));
   switch (offset) {
-    case hw::x86::kIoapicRegSel:
-      ioregsel_ = static_cast<uint8_t>(value);
-      break;
-    case hw::x86::kIoapicWindow:
-      WriteIndirect(value);
-      break;
+    case hw::x86::kIoapicEoi:
+      // Version 0x20 parts clear Remote IRR of every level entry with the vector in bits 7:0;
+      // dword stores only (QEMU ioapic_mem_write `size != 4`).
+      if (version_ == 0x20 && size >= 4) BroadcastEoi(static_cast<uint8_t>(data), /*level=*/true);
+      return;
+    case hw::x86::kIoapicRegSel: {
+      absl::MutexLock l(&mu_);
+      ioregsel_ = static_cast<uint8_t>(data);  // any size; bits 7:0 (KVM `data & 0xff`)
+      return;
+    }
+    case hw::x86::kIoapicWindow: {
+      if (size < 4) return;  // byte/word stores to the dword window are dropped (QEMU)
+      absl::MutexLock l(&mu_);
+      WriteIndirect(data);
+      return;
+    }
     default:
-      break;  // unimplemented offsets ignore writes
+      return;  // unimplemented, odd and unaligned offsets ignore writes
   }
 }
 

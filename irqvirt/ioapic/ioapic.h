@@ -1,7 +1,7 @@
 // A guest-facing I/O APIC (82093AA-compatible, optionally version 0x20 with the EOI register),
 // with per-vCPU EOI interception and stale-EOI rescans.
 //
-// Guest input is never an error: any value at any offset gets the architectural behaviour
+// Guest input is never an error: any value at any offset and size gets the architectural behaviour
 // (read-only bits kept, unknown selectors read as all ones and ignore writes, out-of-range RTEs
 // read as all ones), and the state stays consistent. Host-side calls with bad arguments (unknown
 // pin or vCPU) return InvalidArgument naming the value and the valid range, and change nothing;
@@ -92,9 +92,24 @@ class Ioapic {
                                                         hw::OneShotTimer& timer,
                                                         IoapicOptions options = {});
 
-  // --- guest MMIO (offset within the 0x100-byte window) ---
-  uint32_t MmioRead(uint32_t offset);
-  void MmioWrite(uint32_t offset, uint32_t value);
+  // --- guest MMIO: one access of `size` bytes at `offset` within the 0x100-byte window ---
+  // Per register (KVM arch/x86/kvm/ioapic.c ioapic_mmio_read/ioapic_mmio_write; QEMU
+  // hw/intc/ioapic.c ioapic_mem_read/ioapic_mem_write):
+  //  - IOREGSEL (0x00), any size: a store keeps bits 7:0 (both do); a load returns it.
+  //  - IOWIN (0x10), a dword register: 4 bytes reach the selected register; 8 bytes are that dword
+  //    plus one at 0x14 that decodes nothing (QEMU splits 8-byte accesses into dwords; KVM uses the
+  //    low 32 bits), so the upper half loads 0 and its store is dropped; 1- and 2-byte accesses
+  //    load 0 and are dropped (QEMU `size != 4`; KVM would zero-extend a byte store over the whole
+  //    register, unmasking an RTE).
+  //  - EOI (0x40), version 0x20 only: a 4- or 8-byte store EOIs the vector in bits 7:0; 1- and
+  //    2-byte stores are dropped (QEMU `size != 4`); loads return 0 (write-only).
+  // Everything else loads 0 and ignores stores: sizes other than 1, 2, 4, 8 (0, 3, 16: KVM warns
+  // and drops them), and accesses that do not start exactly at a register (odd or misaligned
+  // offsets, bytes inside a register such as 0x11 or 0x13, offsets outside the window): both
+  // decode exact offsets only, and QEMU's memory core refuses misaligned accesses outright.
+  // A load returns nothing above its `size` bytes.
+  uint64_t MmioRead(uint32_t offset, uint32_t size);
+  void MmioWrite(uint32_t offset, uint32_t size, uint64_t value);
 
   // --- device lines ---
   absl::Status SetIrq(int pin, bool level);

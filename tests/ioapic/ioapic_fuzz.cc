@@ -1,6 +1,9 @@
-// Fuzz target for the guest-facing I/O APIC: sequences of MMIO reads/writes, line changes, guest
-// acknowledges/EOIs, direct LAPIC interrupts and storm-timer expiries. Invariants checked after
-// every operation:
+// Fuzz target for the guest-facing I/O APIC: sequences of MMIO reads/writes (every access size,
+// bad sizes, odd and unaligned offsets), line changes, guest acknowledges/EOIs, direct LAPIC
+// interrupts and storm-timer expiries. Invariants checked after every operation:
+//   - a read returns nothing above its size, and zero for a size that does not exist;
+//   - a write that decodes nothing (bad size, odd offset, a byte or word at IOWIN or EOI) changes
+//     no RTE and not the selector;
 //   - Remote IRR is only ever set on level-triggered entries;
 //   - an interrupt the I/O APIC delivered during the operation has an unmasked entry with that
 //     vector afterwards (a masked entry never delivers);
@@ -31,6 +34,10 @@ class Reader {
     for (int i = 0; i < 4; ++i) v |= uint32_t{Byte()} << (8 * i);
     return v;
   }
+  uint64_t Quad() {
+    const uint64_t lo = Word();
+    return lo | (uint64_t{Word()} << 32);
+  }
 
  private:
   const uint8_t* data_;
@@ -45,7 +52,29 @@ class Reader {
 
 constexpr int kVcpus = 4;
 constexpr int kPins = 24;
-constexpr uint32_t kOffsets[] = {0x00, 0x10, 0x40, 0x20, 0x04, 0xff};
+// The registers (twice as likely), odd and unaligned offsets inside and next to them, the rest.
+constexpr uint32_t kOffsets[] = {0x00, 0x10, 0x40, 0x00, 0x10, 0x40,  0x01,  0x02,      0x03, 0x04,
+                                 0x08, 0x0c, 0x0f, 0x11, 0x12, 0x13,  0x14,  0x18,      0x20, 0x41,
+                                 0x42, 0x44, 0x48, 0xfc, 0xff, 0x100, 0x110, 0xfffffff0};
+constexpr size_t kNumOffsets = sizeof(kOffsets) / sizeof(kOffsets[0]);
+// The four real sizes (dwords twice as likely) and sizes no guest access has.
+constexpr uint32_t kSizes[] = {4, 4, 1, 2, 8, 0, 3, 16};
+
+bool RealSize(uint32_t size) { return size == 1 || size == 2 || size == 4 || size == 8; }
+
+// Whether a write of `size` bytes at `offset` may change state (see Ioapic::MmioWrite).
+bool WriteDecodes(uint32_t offset, uint32_t size) {
+  if (!RealSize(size)) return false;
+  if (offset == hw::x86::kIoapicRegSel) return true;
+  return (offset == hw::x86::kIoapicWindow || offset == hw::x86::kIoapicEoi) && size >= 4;
+}
+
+// Selector and every RTE, read without changing the selector.
+std::vector<uint64_t> Snapshot(IoapicHarness& h) {
+  std::vector<uint64_t> s{h.ioapic->MmioRead(hw::x86::kIoapicRegSel, 4)};
+  for (int pin = 0; pin < kPins; ++pin) s.push_back(h.ioapic->Entry(pin).value().raw());
+  return s;
+}
 
 }  // namespace
 
@@ -60,12 +89,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint8_t op = in.Byte();
     bool direct = false;
     switch (op % 8) {
-      case 0:
-        h.ioapic->MmioWrite(kOffsets[in.Byte() % 6], in.Word());
+      case 0: {
+        const uint32_t offset = kOffsets[in.Byte() % kNumOffsets];
+        const uint32_t size = kSizes[in.Byte() % 8];
+        const bool decodes = WriteDecodes(offset, size);
+        const std::vector<uint64_t> state = decodes ? std::vector<uint64_t>() : Snapshot(h);
+        h.ioapic->MmioWrite(offset, size, in.Quad());
+        if (!decodes && Snapshot(h) != state)
+          Fail("a write that decodes nothing changed state", offset, size);
         break;
-      case 1:
-        (void)h.ioapic->MmioRead(kOffsets[in.Byte() % 6]);
+      }
+      case 1: {
+        const uint32_t offset = kOffsets[in.Byte() % kNumOffsets];
+        const uint32_t size = kSizes[in.Byte() % 8];
+        const uint64_t v = h.ioapic->MmioRead(offset, size);
+        if (!RealSize(size) && v != 0)
+          Fail("a read of a size that does not exist returned data", offset, size);
+        if (size < 8 && (v >> (8 * size)) != 0)
+          Fail("a read returned bits above its size", offset, size);
         break;
+      }
       case 2: {
         const uint8_t b = in.Byte();
         (void)h.ioapic->SetIrq(b % (kPins + 2) - 1, (b & 0x80) != 0);  // includes bad pins

@@ -49,13 +49,14 @@ class IoapicHarness {
     });
   }
 
+  // Dword accesses, as Linux's io_apic_read/io_apic_write do.
   uint32_t Read(uint8_t sel) {
-    ioapic->MmioWrite(hw::x86::kIoapicRegSel, sel);
-    return ioapic->MmioRead(hw::x86::kIoapicWindow);
+    ioapic->MmioWrite(hw::x86::kIoapicRegSel, 4, sel);
+    return static_cast<uint32_t>(ioapic->MmioRead(hw::x86::kIoapicWindow, 4));
   }
   void Write(uint8_t sel, uint32_t value) {
-    ioapic->MmioWrite(hw::x86::kIoapicRegSel, sel);
-    ioapic->MmioWrite(hw::x86::kIoapicWindow, value);
+    ioapic->MmioWrite(hw::x86::kIoapicRegSel, 4, sel);
+    ioapic->MmioWrite(hw::x86::kIoapicWindow, 4, value);
   }
   // Like Linux: high dword first, then the low dword (which carries the mask).
   void SetRte(int pin, const RteSpec& s) {

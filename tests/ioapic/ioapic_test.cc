@@ -55,8 +55,8 @@ TEST(IoapicRegisters, ResetStateIsMaskedAndSelectorKeepsEightBits) {
     EXPECT_EQ(h.Read(static_cast<uint8_t>(0x10 + 2 * pin)), 0x00010000u) << pin;
     EXPECT_EQ(h.Read(static_cast<uint8_t>(0x11 + 2 * pin)), 0u) << pin;
   }
-  h.ioapic->MmioWrite(0x00, 0x1ff);
-  EXPECT_EQ(h.ioapic->MmioRead(0x00), 0xffu);
+  h.ioapic->MmioWrite(0x00, 4, 0x1ff);
+  EXPECT_EQ(h.ioapic->MmioRead(0x00, 4), 0xffu);
 }
 
 TEST(IoapicRegisters, OutOfRangeSelectorsReadAllOnesAndIgnoreWrites) {
@@ -75,12 +75,151 @@ TEST(IoapicRegisters, OutOfRangeSelectorsReadAllOnesAndIgnoreWrites) {
 TEST(IoapicRegisters, UnknownOffsetsReadZeroAndIgnoreWrites) {
   IoapicHarness h;
   h.SetRte(1, {.vector = 0x40, .level = true});
-  for (uint32_t off : {0x04u, 0x20u, 0x44u, 0xfcu, 0x100u, 0xffffffffu}) {
-    h.ioapic->MmioWrite(off, 0xffffffffu);
-    EXPECT_EQ(h.ioapic->MmioRead(off), 0u) << off;
+  for (uint32_t off : {0x04u, 0x20u, 0x44u, 0xfcu, 0x100u, 0x110u, 0xffffffffu}) {
+    for (uint32_t size : {1u, 2u, 4u, 8u}) {
+      h.ioapic->MmioWrite(off, size, ~uint64_t{0});
+      EXPECT_EQ(h.ioapic->MmioRead(off, size), 0u) << off << " size " << size;
+    }
   }
-  EXPECT_EQ(h.ioapic->MmioRead(hw::x86::kIoapicEoi), 0u) << "EOI register is write-only";
+  for (uint32_t size : {1u, 2u, 4u, 8u}) {
+    EXPECT_EQ(h.ioapic->MmioRead(hw::x86::kIoapicEoi, size), 0u) << "EOI register is write-only";
+  }
   EXPECT_EQ(h.ReadRte(1), MakeRte({.vector = 0x40, .level = true}));
+}
+
+// ------------------------------------------------------------------ access sizes
+// Behaviour from KVM (arch/x86/kvm/ioapic.c, ioapic_mmio_read/ioapic_mmio_write) and QEMU
+// (hw/intc/ioapic.c, ioapic_mem_read/ioapic_mem_write); see Ioapic::MmioRead.
+
+constexpr uint32_t kAccessSizes[] = {1, 2, 4, 8};
+
+// The selector and every RTE (Remote IRR included), read without moving the selector.
+std::vector<uint64_t> SelectorAndRtes(IoapicHarness& h) {
+  std::vector<uint64_t> state{h.ioapic->MmioRead(hw::x86::kIoapicRegSel, 4)};
+  for (int pin = 0; pin < h.ioapic->num_pins(); ++pin) {
+    state.push_back(h.ioapic->Entry(pin).value().raw());
+  }
+  return state;
+}
+
+TEST(IoapicAccessSize, SelectorTakesBits7To0AtEverySize) {
+  for (uint32_t size : kAccessSizes) {
+    SCOPED_TRACE(::testing::Message() << "write size " << size);
+    IoapicHarness h;
+    h.ioapic->MmioWrite(hw::x86::kIoapicRegSel, size, 0xfedcba9876543201ull);
+    for (uint32_t read_size : kAccessSizes) {
+      EXPECT_EQ(h.ioapic->MmioRead(hw::x86::kIoapicRegSel, read_size), 0x01u) << read_size;
+    }
+    EXPECT_EQ(h.ioapic->MmioRead(hw::x86::kIoapicWindow, 4), 0x00170020u) << "version selected";
+  }
+}
+
+TEST(IoapicAccessSize, WindowDwordReachesTheSelectedRegister) {
+  IoapicHarness h;
+  const uint64_t rte = MakeRte({.vector = 0x45, .level = true, .dest = 2}).raw();
+  h.ioapic->MmioWrite(hw::x86::kIoapicRegSel, 4, 0x11 + 2 * 3);
+  h.ioapic->MmioWrite(hw::x86::kIoapicWindow, 4, rte >> 32);
+  h.ioapic->MmioWrite(hw::x86::kIoapicRegSel, 4, 0x10 + 2 * 3);
+  h.ioapic->MmioWrite(hw::x86::kIoapicWindow, 4, rte & 0xffffffffu);
+  EXPECT_EQ(h.ioapic->Entry(3).value().raw(), rte);
+  EXPECT_EQ(h.ioapic->MmioRead(hw::x86::kIoapicWindow, 4), rte & 0xffffffffu);
+}
+
+// An 8-byte access is the IOWIN dword plus one at 0x14 that decodes nothing: the upper half of
+// a store lands nowhere (not in the other half of the RTE) and the upper half of a load is zero.
+TEST(IoapicAccessSize, WindowQuadIsTheDwordAndNothingAbove) {
+  IoapicHarness h;
+  const uint64_t rte = MakeRte({.vector = 0x45, .level = true, .dest = 2}).raw();
+  h.ioapic->MmioWrite(hw::x86::kIoapicRegSel, 4, 0x10 + 2 * 3);  // RTE 3, low dword
+  h.ioapic->MmioWrite(hw::x86::kIoapicWindow, 8, (0xffffffffull << 32) | (rte & 0xffffffffu));
+  EXPECT_EQ(h.ioapic->Entry(3).value().raw(), rte & 0xffffffffu) << "high dword untouched";
+  EXPECT_EQ(h.ioapic->MmioRead(hw::x86::kIoapicWindow, 8), rte & 0xffffffffu);
+  h.ioapic->MmioWrite(hw::x86::kIoapicRegSel, 4, 0x11 + 2 * 3);  // RTE 3, high dword
+  h.ioapic->MmioWrite(hw::x86::kIoapicWindow, 8, (0xabcd0123ull << 32) | (rte >> 32));
+  EXPECT_EQ(h.ioapic->Entry(3).value().raw(), rte);
+  EXPECT_EQ(h.ioapic->MmioRead(hw::x86::kIoapicWindow, 8), rte >> 32);
+  EXPECT_EQ(h.ioapic->MmioRead(hw::x86::kIoapicRegSel, 4), 0x11u + 2 * 3) << "selector unmoved";
+}
+
+// IOWIN is a dword register: a byte or word store would otherwise clobber the rest of an RTE half
+// (KVM zero-extends it, unmasking the entry); here it is dropped, and narrow loads read zero.
+TEST(IoapicAccessSize, WindowBytesAndWordsReadZeroAndAreIgnored) {
+  IoapicHarness h;
+  const RteSpec masked = {.vector = 0x45, .level = true, .dest = 2, .masked = true};
+  h.SetRte(3, masked);
+  h.Write(0x00, 0x05000000u);  // ID 5
+  for (uint8_t sel : {uint8_t{0x00}, uint8_t{0x10 + 2 * 3}, uint8_t{0x11 + 2 * 3}}) {
+    h.ioapic->MmioWrite(hw::x86::kIoapicRegSel, 4, sel);
+    for (uint32_t size : {1u, 2u}) {
+      EXPECT_EQ(h.ioapic->MmioRead(hw::x86::kIoapicWindow, size), 0u) << int{sel} << " " << size;
+      h.ioapic->MmioWrite(hw::x86::kIoapicWindow, size, 0);
+      h.ioapic->MmioWrite(hw::x86::kIoapicWindow + size, size, 0xffffffffu);  // 0x11, 0x12
+    }
+  }
+  EXPECT_EQ(h.ReadRte(3), MakeRte(masked));
+  EXPECT_EQ(h.Read(0x00), 0x05000000u);
+}
+
+TEST(IoapicAccessSize, EoiRegisterTakesDwordAndQuadStoresOfBits7To0) {
+  for (uint32_t size : kAccessSizes) {
+    SCOPED_TRACE(::testing::Message() << "size " << size);
+    IoapicHarness h;
+    h.SetRte(7, {.vector = 0x66, .level = true});
+    h.Line(7, true);
+    h.Line(7, false);
+    ASSERT_EQ(h.ReadRte(7).remote_irr(), 1u);
+    h.ioapic->MmioWrite(hw::x86::kIoapicEoi, size, 0xffffff00ffffff66ull);
+    EXPECT_EQ(h.ReadRte(7).remote_irr(), size >= 4 ? 0u : 1u);
+    EXPECT_EQ(h.ioapic->MmioRead(hw::x86::kIoapicEoi, size), 0u) << "write-only";
+
+    IoapicHarness old(4, {.version = 0x11});  // no EOI register at any size
+    old.SetRte(7, {.vector = 0x66, .level = true});
+    old.Line(7, true);
+    old.Line(7, false);  // else an EOI would re-deliver and set Remote IRR again
+    old.ioapic->MmioWrite(hw::x86::kIoapicEoi, size, 0x66);
+    EXPECT_EQ(old.ReadRte(7).remote_irr(), 1u);
+  }
+}
+
+// Only accesses that start exactly at 0x00, 0x10 or 0x40 decode: bytes inside a register, odd and
+// misaligned offsets read zero and change nothing (here, no selector, RTE, ID or EOI change).
+TEST(IoapicAccessSize, OddAndUnalignedOffsetsReadZeroAndChangeNothing) {
+  IoapicHarness h;
+  h.SetRte(1, {.vector = 0x40, .level = true});
+  h.Line(1, true);
+  h.Line(1, false);
+  ASSERT_EQ(h.ReadRte(1).remote_irr(), 1u);
+  h.Write(0x00, 0x0f000000u);
+  h.ioapic->MmioWrite(hw::x86::kIoapicRegSel, 4, 0x10 + 2 * 1);  // a stray IOWIN write would show
+  const std::vector<uint64_t> before = SelectorAndRtes(h);
+  for (uint32_t off :
+       {0x01u, 0x02u, 0x03u, 0x04u, 0x08u, 0x0cu, 0x0eu, 0x0fu, 0x11u, 0x12u, 0x13u,
+        0x14u, 0x18u, 0x1cu, 0x3cu, 0x3fu, 0x41u, 0x42u, 0x43u, 0x44u, 0x48u, 0xffu}) {
+    for (uint32_t size : kAccessSizes) {
+      EXPECT_EQ(h.ioapic->MmioRead(off, size), 0u) << off << " size " << size;
+      // 0x40 in every byte: the EOI vector, a selector, an RTE vector, whichever is misdecoded.
+      h.ioapic->MmioWrite(off, size, 0x4040404040404040ull);
+    }
+  }
+  EXPECT_EQ(SelectorAndRtes(h), before);
+  EXPECT_EQ(h.Read(0x00), 0x0f000000u);
+}
+
+TEST(IoapicAccessSize, SizesOtherThan1248ReadZeroAndAreIgnored) {
+  IoapicHarness h;
+  h.SetRte(7, {.vector = 0x66, .level = true});
+  h.Line(7, true);
+  h.Line(7, false);
+  h.ioapic->MmioWrite(hw::x86::kIoapicRegSel, 4, 0x10 + 2 * 7);
+  const std::vector<uint64_t> before = SelectorAndRtes(h);
+  for (uint32_t size : {0u, 3u, 5u, 6u, 7u, 16u, 0xffffffffu}) {
+    for (uint32_t off : {hw::x86::kIoapicRegSel, hw::x86::kIoapicWindow, hw::x86::kIoapicEoi}) {
+      EXPECT_EQ(h.ioapic->MmioRead(off, size), 0u) << off << " size " << size;
+      h.ioapic->MmioWrite(off, size, 0x66);  // would select 0x66, rewrite RTE 7 or EOI 0x66
+    }
+  }
+  EXPECT_EQ(SelectorAndRtes(h), before);
+  EXPECT_EQ(h.ReadRte(7).remote_irr(), 1u);
 }
 
 TEST(IoapicRegisters, RemoteIrrAndDeliveryStatusAreReadOnly) {
@@ -342,13 +481,14 @@ TEST(IoapicEoiRegister, Version20ClearsRemoteIrrVersion11IgnoresIt) {
   h.SetRte(7, {.vector = 0x66, .level = true});
   h.Line(7, true);
   h.Line(7, false);
-  h.ioapic->MmioWrite(hw::x86::kIoapicEoi, 0x66);
+  h.ioapic->MmioWrite(hw::x86::kIoapicEoi, 4, 0x66);
   EXPECT_EQ(h.ReadRte(7).remote_irr(), 0u);
 
   IoapicHarness old(4, {.version = 0x11});
   old.SetRte(7, {.vector = 0x66, .level = true});
   old.Line(7, true);
-  old.ioapic->MmioWrite(hw::x86::kIoapicEoi, 0x66);
+  old.Line(7, false);  // else an EOI would re-deliver and set Remote IRR again
+  old.ioapic->MmioWrite(hw::x86::kIoapicEoi, 4, 0x66);
   EXPECT_EQ(old.ReadRte(7).remote_irr(), 1u);
 }
 
@@ -743,8 +883,8 @@ TEST(IoapicCallbacks, StormTimerArmCanCallBackIn) {
     timer.io = io.get();
     lapics.set_eoi_listener([&](int v, uint8_t vec, bool level) { io->OnLapicEoi(v, vec, level); });
     const uint64_t rte = MakeRte({.vector = 0x67, .level = true}).raw();
-    io->MmioWrite(hw::x86::kIoapicRegSel, 0x10 + 2 * 8);
-    io->MmioWrite(hw::x86::kIoapicWindow, static_cast<uint32_t>(rte));
+    io->MmioWrite(hw::x86::kIoapicRegSel, 4, 0x10 + 2 * 8);
+    io->MmioWrite(hw::x86::kIoapicWindow, 4, static_cast<uint32_t>(rte));
     ASSERT_TRUE(io->SetIrq(8, true).ok());  // held high by a broken device
     for (int i = 0; i < 2; ++i) {
       ASSERT_EQ(lapics.Acknowledge(0), 0x67);

@@ -42,7 +42,7 @@ TEST(IoapicNoAllocation, InKernelEoiPath) {
       h.lapics.Eoi(0);
     }
     h.Line(3, true);
-    h.ioapic->MmioWrite(hw::x86::kIoapicEoi, 0x60);  // the version 0x20 EOI register
+    h.ioapic->MmioWrite(hw::x86::kIoapicEoi, 4, 0x60);  // the version 0x20 EOI register
   });
   EXPECT_EQ(n, 0u);
   EXPECT_EQ(h.ioapic->HighestStalePendingEoi(0).value(), -1) << "the stale rescan ran";

@@ -80,6 +80,10 @@ const char* CommandErrorName(CommandError e);
 struct IrteWriteResult {
   CommandError error = CommandError::kNone;
   bool invalidated = false;  // an INVALIDATE_INTERRUPT_TABLE round trip was needed and done
+  // After a failure: memory holds the old entry again, but the flush that should make the
+  // IOMMU drop a cached copy of the new one failed too, so the IOMMU may still use the new
+  // entry's cached fields (root pointer, vector) until a later invalidation succeeds.
+  bool cache_may_hold_new = false;
   bool ok() const { return error == CommandError::kNone; }
 };
 
@@ -441,10 +445,13 @@ IrteWriteResult Iommu<P>::WriteIrte(uint16_t device_id, uint32_t index, IrteWord
   if (irt_cache_disabled_ || !IrteChangeNeedsInvalidation(expected, desired)) return {};
   const CommandError e = InvalidateInterruptTable(device_id);
   if (e == CommandError::kNone) return {CommandError::kNone, true};
-  // Roll back: memory again matches what the IOMMU has cached.
+  // Roll back. A failed wait does not mean the invalidation did not run, and a device interrupt
+  // meanwhile may have cached the new entry: flush again, so that the IOMMU uses what memory
+  // holds (and say so when even that fails).
   IrteWords current = desired;
   IrteCompareExchange(slot, current, expected);
-  return {e, false};
+  const bool reflushed = InvalidateInterruptTable(device_id) == CommandError::kNone;
+  return {e, false, !reflushed};
 }
 
 template <Platform P>

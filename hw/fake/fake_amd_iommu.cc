@@ -122,6 +122,12 @@ void FakeAmdIommu::ExecuteCommand(uint64_t lo, uint64_t hi) {
       const uint16_t device = static_cast<uint16_t>(cmd.device_id());
       absl::erase_if(irte_cache_, [device](const auto& kv) { return (kv.first >> 16) == device; });
       ++irt_invalidations_;
+      if (refetch_.armed && refetch_.device_id == device) {
+        refetch_.armed = false;
+        if (amd::IrteWords* slot = IrteSlot(device, refetch_.index)) {
+          irte_cache_[CacheKey(device, refetch_.index)] = amd::IrteLoad(slot);
+        }
+      }
       break;
     }
     case amd::CommandOpcode::kInvalidateDevTabEntry: {
@@ -151,6 +157,20 @@ void FakeAmdIommu::ExecuteCommand(uint64_t lo, uint64_t hi) {
     default:
       break;  // DMA-translation invalidations: nothing cached here
   }
+}
+
+amd::IrteWords* FakeAmdIommu::IrteSlot(uint16_t device_id, uint32_t index) {
+  const auto dtb = amd::DeviceTableBase::FromRaw(Reg(amd::mmio::kDeviceTableBase));
+  const uint64_t dte_pa = (dtb.base_ppn() << 12) +
+                          uint64_t{device_id} * amd::kDeviceTableEntryBytes +
+                          8 * amd::kDteInterruptQword;
+  auto* dte_word = static_cast<uint64_t*>(memory_.Translate(dte_pa, 8));
+  if (dte_word == nullptr) return nullptr;
+  const auto dte = amd::DteInterrupt::FromRaw(
+      std::atomic_ref<uint64_t>(*dte_word).load(std::memory_order_acquire));
+  if (!dte.interrupt_valid() || index >= (1u << dte.int_tab_len())) return nullptr;
+  return static_cast<amd::IrteWords*>(
+      memory_.Translate(dte.table_address() + uint64_t{index} * 16, 16));
 }
 
 Delivery FakeAmdIommu::DeviceInterrupt(uint16_t device_id, uint32_t index) {

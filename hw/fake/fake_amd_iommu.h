@@ -86,6 +86,13 @@ class FakeAmdIommu : public MmioRegion {
   }
 
   // --- fault injection ---
+  // Right after the next INVALIDATE_INTERRUPT_TABLE of `device_id`, the IOMMU fetches IRTE
+  // `index` again (as a device interrupt during the driver's wait would), caching what memory
+  // holds at that moment.
+  void RefetchAfterNextInvalidation(uint16_t device_id, uint32_t index) {
+    FakeMutexLock l(mu_);
+    refetch_ = {true, device_id, index};
+  }
   void StallCommands(bool stalled);
   // The `count` COMPLETION_WAIT stores that follow the next `after` ones never happen.
   void DropCompletionStores(uint32_t count, uint32_t after = 0);
@@ -132,6 +139,14 @@ class FakeAmdIommu : public MmioRegion {
   absl::flat_hash_map<uint16_t, uint64_t> dte_cache_ ABSL_GUARDED_BY(mu_);  // interrupt qword
   uint64_t dte_invalidations_ ABSL_GUARDED_BY(mu_) = 0;
   std::function<void()> mid_delivery_hook_ ABSL_GUARDED_BY(mu_);
+  struct Refetch {
+    bool armed = false;
+    uint16_t device_id = 0;
+    uint32_t index = 0;
+  };
+  Refetch refetch_ ABSL_GUARDED_BY(mu_);
+  // The IRTE slot in guest memory through the DTE as it is now (nullptr: none).
+  amd::IrteWords* IrteSlot(uint16_t device_id, uint32_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool commands_stalled_ ABSL_GUARDED_BY(mu_) = false;
   uint32_t completion_stores_to_drop_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t completion_stores_before_drop_ ABSL_GUARDED_BY(mu_) = 0;

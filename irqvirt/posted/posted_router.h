@@ -192,6 +192,14 @@ class PostedRouter {
   // The second lock of Bind's ordered pair, taken only when the binding moves between vCPUs
   // (interrupts already off). Clang's analysis cannot follow a conditional lock; the pair's
   // first lock is checked, and Link/Unlink name the lock they need.
+  // The honest part of a failed update's message.
+  static const char* CacheNote(const hw::amd::IrteWriteResult& r) {
+    return r.cache_may_hold_new
+               ? " in memory, but the flush after the rollback failed too: the IOMMU may still "
+                 "use the new entry's cached root pointer and vector until a later "
+                 "invalidation succeeds"
+               : "";
+  }
   void LockIfAny(Vcpu* v) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     if (v != nullptr) platform_.LockIrqsOff(v->lock);
   }
@@ -464,8 +472,9 @@ absl::Status PostedRouter<P>::Bind(IrteRef irte, VcpuId vcpu, uint8_t guest_vect
   if (!r.ok()) {
     return absl::UnavailableError(absl::StrFormat(
         "vCPU %u: binding IRTE %#x:%u (guest vector %#x) failed: %s; the IRTE and the vCPU "
-        "lists are unchanged",
-        vcpu, irte.device_id, irte.index, guest_vector, hw::amd::CommandErrorName(r.error)));
+        "lists are unchanged%s",
+        vcpu, irte.device_id, irte.index, guest_vector, hw::amd::CommandErrorName(r.error),
+        CacheNote(r)));
   }
   if (fresh != nullptr) bindings_[Key(irte)] = std::move(fresh);
   return absl::OkStatus();
@@ -502,9 +511,9 @@ absl::Status PostedRouter<P>::Remap(IrteRef irte, uint8_t host_vector, uint32_t 
   }
   if (!r.ok()) {
     return absl::UnavailableError(absl::StrFormat(
-        "%sIRTE %#x:%u: switching to remapped mode failed: %s; unchanged",
+        "%sIRTE %#x:%u: switching to remapped mode failed: %s; unchanged%s",
         was_bound ? absl::StrFormat("vCPU %u: ", owner) : std::string(),
-        irte.device_id, irte.index, hw::amd::CommandErrorName(r.error)));
+        irte.device_id, irte.index, hw::amd::CommandErrorName(r.error), CacheNote(r)));
   }
   return absl::OkStatus();
 }

@@ -202,6 +202,54 @@ TEST_F(RouterTest, AVcpuBlockingWhileTheIommuDeliversIsWoken) {
   EXPECT_EQ(platform().wake_count(0), wakes + 1) << "the blocked vCPU was never woken";
 }
 
+// Issue 14, story 1: a Bind whose completion wait times out rolls the IRTE back, but a device
+// interrupt during the wait had cached the new entry (the other VM's vAPIC page). The router
+// flushes again after the rollback: the device keeps posting into the old owner's page.
+TEST_F(RouterTest, FailedBindLeavesTheIommuUsingTheOldEntry) {
+  Start({}, 1);
+  ASSERT_TRUE(h().AddVcpu(5, /*vm_id=*/2, /*index=*/0).ok());
+  ASSERT_TRUE(router().Bind(kNic, 0, 0x41).ok());
+  ASSERT_TRUE(router().Load(0, 1).ok());
+  ASSERT_TRUE(router().Load(5, 2).ok());
+  h().fake().DropCompletionStores(1);
+  h().fake().RefetchAfterNextInvalidation(kNic.device_id, kNic.index);
+  const absl::Status bind = router().Bind(kNic, 5, 0x61);
+  ASSERT_EQ(bind.code(), absl::StatusCode::kUnavailable) << bind;
+  EXPECT_THAT(std::string(bind.message()), ::testing::Not(::testing::HasSubstr("may still")));
+  h().DrainIrr(0);
+  h().DrainIrr(5);
+  const hw::fake::Delivery d = h().Fire(kNic);
+  EXPECT_EQ(d.vapic_page_pa, h().page_pa(0)) << "posted into the other VM's vAPIC page";
+  EXPECT_TRUE(h().IrrSet(0, 0x41));
+  EXPECT_FALSE(h().AnyIrr(5));
+}
+
+// The same for Remap: after a failed switch to remapped mode the guest still gets its
+// interrupts, not the host vector.
+TEST_F(RouterTest, FailedRemapLeavesTheIommuPostingToTheGuest) {
+  Start({}, 1);
+  ASSERT_TRUE(router().Bind(kNic, 0, 0x41).ok());
+  ASSERT_TRUE(router().Load(0, 1).ok());
+  h().fake().DropCompletionStores(1);
+  h().fake().RefetchAfterNextInvalidation(kNic.device_id, kNic.index);
+  ASSERT_EQ(router().Remap(kNic, 0x90, apic(2)).code(), absl::StatusCode::kUnavailable);
+  const hw::fake::Delivery d = h().Fire(kNic);
+  EXPECT_EQ(d.kind, DeliveryKind::kDoorbell) << "went to the host vector " << int{d.vector};
+  EXPECT_TRUE(h().IrrSet(0, 0x41));
+}
+
+// When even the flush after the rollback fails, the error says the IOMMU may still use the new
+// entry, instead of claiming "unchanged" alone.
+TEST_F(RouterTest, FailedBindWhoseReflushFailsSaysSo) {
+  Start({}, 1);
+  ASSERT_TRUE(h().AddVcpu(5, /*vm_id=*/2, /*index=*/0).ok());
+  ASSERT_TRUE(router().Bind(kNic, 0, 0x41).ok());
+  h().fake().DropCompletionStores(2);
+  const absl::Status bind = router().Bind(kNic, 5, 0x61);
+  ASSERT_EQ(bind.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(bind.message()), ::testing::HasSubstr("may still use the new entry"));
+}
+
 TEST_F(RouterTest, VmTeardownWithEntriesStillInTheLog) {
   Start({}, 4);
   // VM 1 = vCPUs 0..3 (harness). Block them all, log one entry each, but keep the log unserviced.

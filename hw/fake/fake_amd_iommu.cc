@@ -57,7 +57,17 @@ uint64_t FakeAmdIommu::Read64(uint32_t offset) {
 }
 
 void FakeAmdIommu::Write64(uint32_t offset, uint64_t value) {
-  FakeMutexLock l(mu_);
+  Outgoing out;
+  {
+    FakeMutexLock l(mu_);
+    Write64Locked(offset, value);
+    out = deferred_out_;
+    deferred_out_ = {};
+  }
+  Send(out);  // a delivery made while commands ran (DeliverBeforeNextInvalidation)
+}
+
+void FakeAmdIommu::Write64Locked(uint32_t offset, uint64_t value) {
   switch (offset) {
     case amd::mmio::kExtendedFeature:
     case amd::mmio::kExtendedFeature2:
@@ -120,6 +130,10 @@ void FakeAmdIommu::ExecuteCommand(uint64_t lo, uint64_t hi) {
     case amd::CommandOpcode::kInvalidateInterruptTable: {
       const auto cmd = amd::InvalidateInterruptTableCommand::FromHalves(lo, hi);
       const uint16_t device = static_cast<uint16_t>(cmd.device_id());
+      if (deliver_before_.armed && deliver_before_.device_id == device) {
+        deliver_before_.armed = false;
+        last_early_delivery_ = DeliverLocked(device, deliver_before_.index, deferred_out_);
+      }
       absl::erase_if(irte_cache_, [device](const auto& kv) { return (kv.first >> 16) == device; });
       ++irt_invalidations_;
       if (refetch_.armed && refetch_.device_id == device) {
@@ -178,96 +192,102 @@ Delivery FakeAmdIommu::DeviceInterrupt(uint16_t device_id, uint32_t index) {
   Outgoing out;
   {
     FakeMutexLock l(mu_);
-    const auto control = IommuControl::FromRaw(Reg(amd::mmio::kControl));
-    auto fault = [&](std::string why) {
-      d.kind = DeliveryKind::kFault;
-      d.fault = absl::StrFormat("device %#x IRTE %u: %s", device_id, index, why);
-      return d;
-    };
-    if (!control.iommu_en()) return fault("IOMMU disabled");
-    if (!control.ga_en()) return fault("GAEn clear (the fake models only 128-bit IRTEs)");
-    const auto dtb = amd::DeviceTableBase::FromRaw(Reg(amd::mmio::kDeviceTableBase));
-    const uint64_t dte_pa = (dtb.base_ppn() << 12) + uint64_t{device_id} * amd::kDeviceTableEntryBytes +
-                            8 * amd::kDteInterruptQword;
-    if (uint64_t{device_id} * amd::kDeviceTableEntryBytes >= (dtb.size() + 1) * 4096) {
-      return fault("beyond the device table");
-    }
-    // DTEs are cached like IRTEs, whatever they say, until INVALIDATE_DEVTAB_ENTRY.
-    auto cached_dte = dte_cache_.find(device_id);
-    if (cached_dte == dte_cache_.end()) {
-      auto* dte_word = static_cast<uint64_t*>(memory_.Translate(dte_pa, 8));
-      if (dte_word == nullptr) return fault("device table not in memory");
-      cached_dte = dte_cache_
-                       .emplace(device_id, std::atomic_ref<uint64_t>(*dte_word)
-                                               .load(std::memory_order_acquire))
-                       .first;
-    }
-    const auto dte = amd::DteInterrupt::FromRaw(cached_dte->second);
-    if (!dte.interrupt_valid() || dte.int_ctl() != amd::kIntCtlRemapped) {
-      return fault("DTE does not remap interrupts");
-    }
-    if (index >= (1u << dte.int_tab_len())) return fault("index beyond IntTabLen");
-    auto* slot = static_cast<amd::IrteWords*>(
-        memory_.Translate(dte.table_address() + uint64_t{index} * 16, 16));
-    if (slot == nullptr) return fault("IRT not in memory");
-    const amd::IrteWords memory = amd::IrteLoad(slot);
-    amd::IrteWords irte = memory;
-    if (!control.irt_cache_dis()) {
-      auto [it, inserted] = irte_cache_.try_emplace(CacheKey(device_id, index), memory);
-      if (!inserted) {
-        const amd::IrteWords& cached = it->second;
-        irte.lo = (cached.lo & ~kFreshFields.lo) | (memory.lo & kFreshFields.lo);
-        irte.hi = (cached.hi & ~kFreshFields.hi) | (memory.hi & kFreshFields.hi);
-      }
-    }
-    const auto remapped = amd::IrteGaRemapped::FromHalves(irte.lo, irte.hi);
-    if (!remapped.valid()) return fault("IRTE not valid (RemapEn = 0)");
-    if (!remapped.guest_mode()) {
-      d.kind = DeliveryKind::kRemapped;
-      d.apic_id = remapped.destination();
-      d.vector = static_cast<uint8_t>(remapped.vector());
-      out = {Outgoing::kInterrupt, d.apic_id, d.vector};
-    } else {
-      if (control.gam_en() != amd::kGamVirtualApic) return fault("GuestMode IRTE but GAMEn is not vAPIC");
-      // The hardware's order (what the block protocol relies on): the root pointer and vector
-      // come from the entry as fetched (maybe cached), the IRR is written, and only then are
-      // IsRun, destination, GA tag and GALogIntr read from memory.
-      const auto fetched = amd::IrteGaGuest::FromHalves(irte.lo, irte.hi);
-      d.vapic_page_pa = fetched.ga_root_ptr() << 12;
-      d.vector = static_cast<uint8_t>(fetched.vector());
-      void* page = memory_.Translate(d.vapic_page_pa, x86::kVapicPageSize);
-      if (page == nullptr) return fault("vAPIC backing page not in memory");
-      if (mid_delivery_hook_) mid_delivery_hook_();
-      const x86::VapicPage vapic(page);
-      const bool irr_was_pending = vapic.Any(x86::ApicVectorReg::kIrr);
-      vapic.Set(x86::ApicVectorReg::kIrr, d.vector);
-      std::atomic_thread_fence(std::memory_order_seq_cst);  // the IRR write before the reads
-      const amd::IrteWords now = amd::IrteLoad(slot);
-      irte.lo = (irte.lo & ~kFreshFields.lo) | (now.lo & kFreshFields.lo);
-      irte.hi = (irte.hi & ~kFreshFields.hi) | (now.hi & kFreshFields.hi);
-      const auto guest = amd::IrteGaGuest::FromHalves(irte.lo, irte.hi);
-      d.apic_id = guest.destination();
-      if (guest.is_run()) {
-        d.kind = DeliveryKind::kDoorbell;
-        out = {Outgoing::kDoorbell, d.apic_id, 0};
-      } else if (control.gappi_en()) {
-        const bool disabled = features_.gappi_dis_sup && guest.gappi_dis();
-        if (disabled || irr_was_pending) {
-          d.kind = DeliveryKind::kIrrOnly;
-        } else {
-          d.kind = DeliveryKind::kGappi;
-          d.vector = static_cast<uint8_t>(guest.ga_tag() & 0xff);
-          ++gappi_interrupts_;
-          out = {Outgoing::kInterrupt, d.apic_id, d.vector};
-        }
-      } else if (guest.ga_log_intr()) {
-        d.kind = AppendGaLog(static_cast<uint32_t>(guest.ga_tag()), device_id, out);
-      } else {
-        d.kind = DeliveryKind::kIrrOnly;
-      }
-    }
+    d = DeliverLocked(device_id, index, out);
   }
   Send(out);
+  return d;
+}
+
+Delivery FakeAmdIommu::DeliverLocked(uint16_t device_id, uint32_t index, Outgoing& out) {
+  Delivery d;
+  const auto control = IommuControl::FromRaw(Reg(amd::mmio::kControl));
+  auto fault = [&](std::string why) {
+    d.kind = DeliveryKind::kFault;
+    d.fault = absl::StrFormat("device %#x IRTE %u: %s", device_id, index, why);
+    return d;
+  };
+  if (!control.iommu_en()) return fault("IOMMU disabled");
+  if (!control.ga_en()) return fault("GAEn clear (the fake models only 128-bit IRTEs)");
+  const auto dtb = amd::DeviceTableBase::FromRaw(Reg(amd::mmio::kDeviceTableBase));
+  const uint64_t dte_pa = (dtb.base_ppn() << 12) + uint64_t{device_id} * amd::kDeviceTableEntryBytes +
+                          8 * amd::kDteInterruptQword;
+  if (uint64_t{device_id} * amd::kDeviceTableEntryBytes >= (dtb.size() + 1) * 4096) {
+    return fault("beyond the device table");
+  }
+  // DTEs are cached like IRTEs, whatever they say, until INVALIDATE_DEVTAB_ENTRY.
+  auto cached_dte = dte_cache_.find(device_id);
+  if (cached_dte == dte_cache_.end()) {
+    auto* dte_word = static_cast<uint64_t*>(memory_.Translate(dte_pa, 8));
+    if (dte_word == nullptr) return fault("device table not in memory");
+    cached_dte = dte_cache_
+                     .emplace(device_id, std::atomic_ref<uint64_t>(*dte_word)
+                                             .load(std::memory_order_acquire))
+                     .first;
+  }
+  const auto dte = amd::DteInterrupt::FromRaw(cached_dte->second);
+  if (!dte.interrupt_valid() || dte.int_ctl() != amd::kIntCtlRemapped) {
+    return fault("DTE does not remap interrupts");
+  }
+  if (index >= (1u << dte.int_tab_len())) return fault("index beyond IntTabLen");
+  auto* slot = static_cast<amd::IrteWords*>(
+      memory_.Translate(dte.table_address() + uint64_t{index} * 16, 16));
+  if (slot == nullptr) return fault("IRT not in memory");
+  const amd::IrteWords memory = amd::IrteLoad(slot);
+  amd::IrteWords irte = memory;
+  if (!control.irt_cache_dis()) {
+    auto [it, inserted] = irte_cache_.try_emplace(CacheKey(device_id, index), memory);
+    if (!inserted) {
+      const amd::IrteWords& cached = it->second;
+      irte.lo = (cached.lo & ~kFreshFields.lo) | (memory.lo & kFreshFields.lo);
+      irte.hi = (cached.hi & ~kFreshFields.hi) | (memory.hi & kFreshFields.hi);
+    }
+  }
+  const auto remapped = amd::IrteGaRemapped::FromHalves(irte.lo, irte.hi);
+  if (!remapped.valid()) return fault("IRTE not valid (RemapEn = 0)");
+  if (!remapped.guest_mode()) {
+    d.kind = DeliveryKind::kRemapped;
+    d.apic_id = remapped.destination();
+    d.vector = static_cast<uint8_t>(remapped.vector());
+    out = {Outgoing::kInterrupt, d.apic_id, d.vector};
+  } else {
+    if (control.gam_en() != amd::kGamVirtualApic) return fault("GuestMode IRTE but GAMEn is not vAPIC");
+    // The hardware's order (what the block protocol relies on): the root pointer and vector
+    // come from the entry as fetched (maybe cached), the IRR is written, and only then are
+    // IsRun, destination, GA tag and GALogIntr read from memory.
+    const auto fetched = amd::IrteGaGuest::FromHalves(irte.lo, irte.hi);
+    d.vapic_page_pa = fetched.ga_root_ptr() << 12;
+    d.vector = static_cast<uint8_t>(fetched.vector());
+    void* page = memory_.Translate(d.vapic_page_pa, x86::kVapicPageSize);
+    if (page == nullptr) return fault("vAPIC backing page not in memory");
+    if (mid_delivery_hook_) mid_delivery_hook_();
+    const x86::VapicPage vapic(page);
+    const bool irr_was_pending = vapic.Any(x86::ApicVectorReg::kIrr);
+    vapic.Set(x86::ApicVectorReg::kIrr, d.vector);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // the IRR write before the reads
+    const amd::IrteWords now = amd::IrteLoad(slot);
+    irte.lo = (irte.lo & ~kFreshFields.lo) | (now.lo & kFreshFields.lo);
+    irte.hi = (irte.hi & ~kFreshFields.hi) | (now.hi & kFreshFields.hi);
+    const auto guest = amd::IrteGaGuest::FromHalves(irte.lo, irte.hi);
+    d.apic_id = guest.destination();
+    if (guest.is_run()) {
+      d.kind = DeliveryKind::kDoorbell;
+      out = {Outgoing::kDoorbell, d.apic_id, 0};
+    } else if (control.gappi_en()) {
+      const bool disabled = features_.gappi_dis_sup && guest.gappi_dis();
+      if (disabled || irr_was_pending) {
+        d.kind = DeliveryKind::kIrrOnly;
+      } else {
+        d.kind = DeliveryKind::kGappi;
+        d.vector = static_cast<uint8_t>(guest.ga_tag() & 0xff);
+        ++gappi_interrupts_;
+        out = {Outgoing::kInterrupt, d.apic_id, d.vector};
+      }
+    } else if (guest.ga_log_intr()) {
+      d.kind = AppendGaLog(static_cast<uint32_t>(guest.ga_tag()), device_id, out);
+    } else {
+      d.kind = DeliveryKind::kIrrOnly;
+    }
+  }
   return d;
 }
 
@@ -326,9 +346,15 @@ void FakeAmdIommu::Send(const Outgoing& out) {
 }
 
 void FakeAmdIommu::StallCommands(bool stalled) {
-  FakeMutexLock l(mu_);
-  commands_stalled_ = stalled;
-  if (!stalled) ProcessCommands();
+  Outgoing out;
+  {
+    FakeMutexLock l(mu_);
+    commands_stalled_ = stalled;
+    if (!stalled) ProcessCommands();
+    out = deferred_out_;
+    deferred_out_ = {};
+  }
+  Send(out);
 }
 
 void FakeAmdIommu::DropCompletionStores(uint32_t count, uint32_t after) {

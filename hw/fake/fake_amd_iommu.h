@@ -85,6 +85,19 @@ class FakeAmdIommu : public MmioRegion {
     mid_delivery_hook_ = std::move(hook);
   }
 
+  // Tests: the next INVALIDATE_INTERRUPT_TABLE of `device_id` is preceded by a device
+  // interrupt on IRTE `index` (it arrives in the window between the driver's IRTE write and the
+  // invalidation, so it may combine a cached entry with fresh fields). Its result:
+  // last_early_delivery().
+  void DeliverBeforeNextInvalidation(uint16_t device_id, uint32_t index) {
+    FakeMutexLock l(mu_);
+    deliver_before_ = {true, device_id, index};
+  }
+  Delivery last_early_delivery() const {
+    FakeMutexLock l(mu_);
+    return last_early_delivery_;
+  }
+
   // --- fault injection ---
   // Right after the next INVALIDATE_INTERRUPT_TABLE of `device_id`, the IOMMU fetches IRTE
   // `index` again (as a device interrupt during the driver's wait would), caching what memory
@@ -145,6 +158,12 @@ class FakeAmdIommu : public MmioRegion {
     uint32_t index = 0;
   };
   Refetch refetch_ ABSL_GUARDED_BY(mu_);
+  Refetch deliver_before_ ABSL_GUARDED_BY(mu_);
+  Delivery last_early_delivery_ ABSL_GUARDED_BY(mu_);
+  Outgoing deferred_out_ ABSL_GUARDED_BY(mu_);  // sent by Write64 after unlocking
+  void Write64Locked(uint32_t offset, uint64_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Delivery DeliverLocked(uint16_t device_id, uint32_t index, Outgoing& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The IRTE slot in guest memory through the DTE as it is now (nullptr: none).
   amd::IrteWords* IrteSlot(uint16_t device_id, uint32_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool commands_stalled_ ABSL_GUARDED_BY(mu_) = false;

@@ -83,6 +83,7 @@ struct RouterStats {
   uint64_t ga_log_overflows = 0;
   uint64_t overflow_rescan_wakes = 0; // blocked vCPUs woken by the post-overflow rescan
   uint64_t gappi_dis_deferred = 0;    // loads that could not set GAPPIDis (command failure)
+  uint64_t rebind_wakes = 0;          // old owners woken after a move (see Bind)
 };
 
 template <hw::Platform P>
@@ -228,6 +229,7 @@ class PostedRouter {
   std::atomic<uint64_t> ga_log_overflows_{0};
   std::atomic<uint64_t> overflow_rescan_wakes_{0};
   std::atomic<uint64_t> gappi_dis_deferred_{0};
+  std::atomic<uint64_t> rebind_wakes_{0};
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -448,6 +450,7 @@ absl::Status PostedRouter<P>::Bind(IrteRef irte, VcpuId vcpu, uint8_t guest_vect
     fresh->irte = irte;
   }
   const bool moving = b != nullptr && b->vcpu != vcpu;
+  const VcpuId old_owner = moving ? b->vcpu : 0;
   Vcpu& to = vcpus_[vcpu];
   Vcpu* from = moving ? &vcpus_[b->vcpu] : nullptr;
   // Both locks, lower id first, so the move is one step nobody can observe half-done.
@@ -467,8 +470,19 @@ absl::Status PostedRouter<P>::Bind(IrteRef irte, VcpuId vcpu, uint8_t guest_vect
     b->guest_vector = guest_vector;
     if (fresh != nullptr || moving) Link(to, b);
   }
+  // Until the invalidation completed, the IOMMU could combine the old owner's cached root
+  // pointer and vector with the new owner's fresh tag, destination and IsRun: an interrupt then
+  // lands in the old owner's IRR while the wakeup goes to the new one. Now that no more can,
+  // a blocked old owner with something pending is woken here (spurious at worst).
+  const bool wake_old_owner = r.ok() && moving && r.invalidated &&
+                              from->state == RunState::kBlocked &&
+                              wakeup::VapicIrrPending::HasPending(from->config.vapic_page);
   UnlockIfAny(second);
   platform_.UnlockIrqRestore(first->lock, flags);
+  if (wake_old_owner) {
+    platform_.WakeVcpu(old_owner);
+    rebind_wakes_.fetch_add(1, std::memory_order_relaxed);
+  }
   if (!r.ok()) {
     return absl::UnavailableError(absl::StrFormat(
         "vCPU %u: binding IRTE %#x:%u (guest vector %#x) failed: %s; the IRTE and the vCPU "
@@ -751,6 +765,7 @@ RouterStats PostedRouter<P>::stats() const {
   s.ga_log_overflows = ga_log_overflows_.load(std::memory_order_relaxed);
   s.overflow_rescan_wakes = overflow_rescan_wakes_.load(std::memory_order_relaxed);
   s.gappi_dis_deferred = gappi_dis_deferred_.load(std::memory_order_relaxed);
+  s.rebind_wakes = rebind_wakes_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -250,6 +250,29 @@ TEST_F(RouterTest, FailedBindWhoseReflushFailsSaysSo) {
   EXPECT_THAT(std::string(bind.message()), ::testing::HasSubstr("may still use the new entry"));
 }
 
+// Issue 14, story 2: a rebind between two blocked vCPUs. An interrupt in the window between
+// the IRTE write and its invalidation combines the old owner's cached root pointer and vector
+// with the new owner's fresh tag: it lands in vCPU 0's IRR while the GA log names vCPU 1. After
+// the move, the router wakes the old owner, which has something pending.
+TEST_F(RouterTest, RebindBetweenBlockedVcpusWakesTheOldOwner) {
+  Start({}, 2);
+  ASSERT_TRUE(router().Bind(kNic, 0, 0x41).ok());
+  ASSERT_TRUE(router().Load(0, 1).ok());
+  ASSERT_EQ(h().Fire(kNic).kind, DeliveryKind::kDoorbell);  // the IOMMU caches vCPU 0's entry
+  h().DrainIrr(0);
+  ASSERT_EQ(router().Block(0, 1).decision, BlockDecision::kSleep);
+  ASSERT_TRUE(router().Load(1, 2).ok());
+  ASSERT_EQ(router().Block(1, 2).decision, BlockDecision::kSleep);
+  const uint64_t wakes0 = platform().wake_count(0);
+  h().fake().DeliverBeforeNextInvalidation(kNic.device_id, kNic.index);
+  ASSERT_TRUE(router().Bind(kNic, 1, 0x51).ok());
+  const hw::fake::Delivery early = h().fake().last_early_delivery();
+  ASSERT_EQ(early.vapic_page_pa, h().page_pa(0)) << "the window's interrupt used the cached root";
+  ASSERT_TRUE(h().IrrSet(0, 0x41));
+  EXPECT_EQ(platform().wake_count(0), wakes0 + 1) << "vCPU 0 sleeps with 0x41 pending";
+  EXPECT_EQ(router().stats().rebind_wakes, 1u);
+}
+
 TEST_F(RouterTest, VmTeardownWithEntriesStillInTheLog) {
   Start({}, 4);
   // VM 1 = vCPUs 0..3 (harness). Block them all, log one entry each, but keep the log unserviced.

@@ -124,7 +124,8 @@ class PostedRouter {
   // --- hot: called by the vCPU's own thread ---
   // The vCPU runs on `cpu` (also: unblock, migrate, preempted-while-blocking scheduled back in).
   RouteError Load(VcpuId vcpu, int cpu);
-  // The vCPU stops running without blocking (preemption, exit to userspace).
+  // The vCPU stops running without blocking (preemption, exit to userspace). Issues no IOMMU
+  // command and cannot fail for a known vCPU (IsRun is an uncached field).
   RouteError Put(VcpuId vcpu);
   // The vCPU is about to block on `cpu`. kSleep: safe to sleep, a device interrupt will wake it.
   // kPendingDontSleep: an interrupt is already in its IRR; do not sleep (call Load). kNotParked /
@@ -553,17 +554,18 @@ RouteError PostedRouter<P>::Put(VcpuId vcpu) {
   if (!Added(vcpu)) return RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu);
   Vcpu& v = vcpus_[vcpu];
   const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
-  RouteError e;
   // Preempted while blocking: the IRTEs must keep notifying (KVM avic_vcpu_put does the same).
   if (v.state != RunState::kBlocked) {
-    const RunState previous = v.state;
     v.state = RunState::kIdle;
-    // Only IsRun changes (GAPPIDis is already set while not blocking): no command, no failure.
-    e = UpdateOwned(vcpu, v, RunState::kIdle, previous);
-    if (!e.ok()) v.state = previous;
+    // Only IsRun changes, with GAPPIDis left as it is: no command, so no failure. (GAPPIDis is
+    // normally already set while not blocking; after a Load that had to defer setting it, it
+    // stays clear until the next Load retries: a stray GAPPI then finds nobody parked.)
+    for (Binding* b = v.owned; b != nullptr; b = b->next) {
+      WriteKeepingGappiDis(b->irte, GuestEntry(v, b->guest_vector, RunState::kIdle));
+    }
   }
   platform_.UnlockIrqRestore(v.lock, flags);
-  return e;
+  return {};
 }
 
 template <hw::Platform P>

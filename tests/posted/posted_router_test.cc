@@ -273,6 +273,29 @@ TEST_F(RouterTest, RebindBetweenBlockedVcpusWakesTheOldOwner) {
   EXPECT_EQ(router().stats().rebind_wakes, 1u);
 }
 
+// Issue 14, story 4: a Load that could not set GAPPIDis (its command failed) defers it; the Put
+// that follows changes only IsRun, issues no command and cannot fail, even while commands fail.
+TEST_F(RouterTest, PutAfterADeferredGappiDisIssuesNoCommandAndSucceeds) {
+  Start(GappiOptions(), 1);
+  ASSERT_TRUE(h().iommu().gappi_dis_supported());
+  ASSERT_TRUE(router().Bind(kNic, 0, 0x41).ok());
+  ASSERT_TRUE(router().Load(0, 1).ok());
+  ASSERT_EQ(router().Block(0, 1).decision, BlockDecision::kSleep);
+  ASSERT_EQ(irte(kNic).gappi_dis(), 0u);
+  h().fake().DropCompletionStores(8);  // every command from now on times out
+  ASSERT_TRUE(router().Load(0, 1).ok());
+  ASSERT_EQ(router().stats().gappi_dis_deferred, 1u);
+  EXPECT_EQ(irte(kNic).gappi_dis(), 0u) << "deferred";
+  const uint64_t commands = h().fake().commands_executed();
+  const RouteError put = router().Put(0);
+  EXPECT_TRUE(put.ok()) << put.ToStatus();
+  EXPECT_EQ(h().fake().commands_executed(), commands) << "Put issued a command";
+  EXPECT_EQ(irte(kNic).is_run(), 0u);
+  h().fake().DropCompletionStores(0);
+  EXPECT_TRUE(router().Load(0, 1).ok());
+  EXPECT_EQ(irte(kNic).gappi_dis(), 1u) << "the next Load sets it";
+}
+
 TEST_F(RouterTest, VmTeardownWithEntriesStillInTheLog) {
   Start({}, 4);
   // VM 1 = vCPUs 0..3 (harness). Block them all, log one entry each, but keep the log unserviced.

@@ -610,10 +610,13 @@ BlockOutcome PostedRouter<P>::Block(VcpuId vcpu, int cpu) {
     out.decision = r.decision;
     return out;
   }
+  // Undo: back to `previous` (running: IsRun = 1). This must not fail halfway: a failed write
+  // would roll back to the *blocked* entry and leave a running vCPU without doorbells, so
+  // GAPPIDis (the only field that needs a command) is kept as it is if its command fails.
   flags = platform_.LockIrqSave(v.lock);
   v.state = previous;
-  out.error = UpdateOwned(vcpu, v, previous, RunState::kBlocked);
-  if (out.error.ok()) out.error = RouteError::Of(RouteErrorCode::kNotParked, vcpu, cpu);
+  UpdateOwnedKeepGappiDisOnFailure(v);
+  out.error = RouteError::Of(RouteErrorCode::kNotParked, vcpu, cpu);
   out.error.park = r.error;
   platform_.UnlockIrqRestore(v.lock, flags);
   return out;

@@ -505,6 +505,25 @@ TEST_F(RouterTest, GappiBlockRefusedByTheQueueRestoresTheRunningEntry) {
       << "the posted interrupt is still pending, and the next block sees it";
 }
 
+// Issue 14, story 3: the queue refuses to park and the undo's GAPPIDis command times out. The
+// vCPU still runs: its entries get IsRun = 1 back (GAPPIDis stays clear until a later Load), so
+// devices ring its doorbell.
+TEST_F(RouterTest, GappiBlockUndoWhoseCommandFailsStillRestoresIsRun) {
+  Start(GappiOptions());
+  ASSERT_TRUE(h().iommu().gappi_dis_supported());
+  ASSERT_TRUE(router().Bind(kNic, 0, 0x41).ok());
+  ASSERT_TRUE(router().Load(0, 1).ok());
+  ASSERT_TRUE(router().OfflineCpu(2).ok());
+  h().fake().DropCompletionStores(8, /*after=*/1);  // Block's own command completes, then none
+  const BlockOutcome b = router().Block(0, 2);
+  EXPECT_EQ(b.decision, BlockDecision::kNotParked);
+  EXPECT_EQ(b.error.park, wakeup::ParkError::kCpuOffline);
+  EXPECT_EQ(irte(kNic).is_run(), 1u) << "a running vCPU left with IsRun = 0";
+  EXPECT_EQ(h().Fire(kNic).kind, DeliveryKind::kDoorbell);
+  h().fake().DropCompletionStores(0);
+  ASSERT_TRUE(router().OnlineCpu(2).ok());
+}
+
 TEST_F(RouterTest, GappiOfflineCpuRetargetsParkedVcpus) {
   Start(GappiOptions());
   ASSERT_TRUE(router().Bind(kNic, 0, 0x41).ok());

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <barrier>
+#include <chrono>
 #include <random>
 #include <thread>
 #include <vector>
@@ -214,6 +215,48 @@ void RunStress(int vectors_per_cpu) {
   EXPECT_GT(world->wakes.load(), 0u) << "the run exercised the handler";
   EXPECT_GT(world->offlines.load(), 0u) << "the run exercised CPU offline";
   EXPECT_EQ(world->posts.load(), uint64_t{kDevices} * kRounds * kPostsPerRound);
+}
+
+// OfflineCpu retargets each moved vCPU while it holds the queue lock the vCPU now sits on, so
+// nobody can unpark and re-park it in between (issue 14: moving the retarget out of the lock
+// left every other test green). Here another CPU tries exactly that during the retarget: it must
+// wait, and the IRTE ends up pointing where the vCPU is parked.
+TEST(WakeupOffline, RetargetHoldsTheQueueLockSoAConcurrentReparkComesAfter) {
+  ThreadedPlatform platform(
+      3, [](void*, uint32_t) {}, nullptr);
+  testing::VapicPages pages(1);
+  auto created = Queues::Create(
+      platform, {.num_cpus = 3, .vectors_per_cpu = 1, .first_vector = 0xe0, .max_vcpus = 1});
+  ASSERT_TRUE(created.ok()) << created.status();
+  Queues& q = **created;
+  ASSERT_TRUE(q.AddVcpu(0, pages.state(0)).ok());
+  std::atomic<int> route{-1};  // the CPU the vCPU's IRTE points at
+  auto retarget_to = [&route](VcpuId, int cpu, uint8_t) { route.store(cpu); };
+  platform.BindCurrentThread(0);
+  ASSERT_EQ(q.PrepareToBlock(0, 0, retarget_to).decision, BlockDecision::kSleep);
+
+  std::atomic<int> stage{0};  // 1: offline is retargeting; 2: the re-park finished
+  std::thread other([&] {
+    platform.BindCurrentThread(2);
+    while (stage.load() != 1) std::this_thread::yield();
+    q.Unpark(0);  // the vCPU woke and ran ...
+    EXPECT_EQ(q.PrepareToBlock(0, 2, retarget_to).decision,
+              BlockDecision::kSleep);  // ... and blocks again
+    stage.store(2);
+  });
+  const absl::StatusOr<uint32_t> moved = q.OfflineCpu(0, [&](VcpuId v, int cpu, uint8_t vector) {
+    stage.store(1);
+    // Give the other CPU every chance to get in (it cannot while the lock is held).
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    while (stage.load() != 2 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    retarget_to(v, cpu, vector);
+  });
+  other.join();
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(*moved, 1u);
+  EXPECT_EQ(q.ParkedCpu(0), 2);
+  EXPECT_EQ(route.load(), q.ParkedCpu(0)) << "the IRTE points at a CPU whose queue lacks the vCPU";
+  EXPECT_EQ(platform.lock_violations(), 0u);
 }
 
 TEST(WakeupStress, ClassicSingleVector) { RunStress(1); }

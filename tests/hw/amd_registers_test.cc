@@ -220,20 +220,22 @@ TEST(AvicLogicalIdEntry, GoldenValue) {
 TEST(GaTag, PackUnpack) {
   auto tag = GaTag::Make(0x5, 0x3);
   ASSERT_TRUE(tag.ok());
-  EXPECT_EQ(tag->raw(), (0x5u << 9) | 0x3u);
-  EXPECT_EQ(GaTag::FromRaw(0xffffffff).vm_id(), 0x7fffffu);
-  EXPECT_EQ(GaTag::FromRaw(0xffffffff).vcpu_index(), 0x1ffu);
-  auto max = GaTag::Make(0x7fffff, 0x1ff);
+  EXPECT_EQ(tag->raw(), (0x5u << 12) | 0x3u);
+  EXPECT_EQ(GaTag::FromRaw(0xffffffff).vm_id(), 0xfffffu);
+  EXPECT_EQ(GaTag::FromRaw(0xffffffff).vcpu_index(), 0xfffu);
+  auto max = GaTag::Make(0xfffff, 0xfff);
   ASSERT_TRUE(max.ok());
   EXPECT_EQ(max->raw(), 0xffffffffu);
+  // x2AVIC's 4096 vCPUs: index 4095 of VM 2 = 0x2fff.
+  EXPECT_EQ(GaTag::Make(2, 4095)->raw(), 0x2fffu);
 }
 
 TEST(GaTag, RejectsValuesThatDoNotFit) {
-  auto vm = GaTag::Make(0x800000, 0);
+  auto vm = GaTag::Make(0x100000, 0);
   EXPECT_EQ(vm.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(vm.status().message(), "GA tag: VM id 8388608 does not fit in 23 bits (max 8388607)");
-  auto idx = GaTag::Make(1, 512);
-  EXPECT_EQ(idx.status().message(), "GA tag: vCPU index 512 does not fit in 9 bits (max 511)");
+  EXPECT_EQ(vm.status().message(), "GA tag: VM id 1048576 does not fit in 20 bits (max 1048575)");
+  auto idx = GaTag::Make(1, 4096);
+  EXPECT_EQ(idx.status().message(), "GA tag: vCPU index 4096 does not fit in 12 bits (max 4095)");
 }
 
 }  // namespace

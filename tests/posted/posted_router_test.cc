@@ -296,6 +296,21 @@ TEST_F(RouterTest, PutAfterADeferredGappiDisIssuesNoCommandAndSucceeds) {
   EXPECT_EQ(irte(kNic).gappi_dis(), 1u) << "the next Load sets it";
 }
 
+// x2AVIC VMs have up to 4096 vCPUs: the GA tag holds index 4095, and the GA log entry that
+// carries it wakes that vCPU.
+TEST_F(RouterTest, GaLogWakesVcpuIndex4095) {
+  Start({}, 1);
+  ASSERT_TRUE(h().AddVcpu(1, /*vm_id=*/3, /*index=*/4095).ok());
+  ASSERT_TRUE(router().Bind(kNic, 1, 0x41).ok());
+  EXPECT_EQ(irte(kNic).ga_tag(), hw::amd::GaTag::Make(3, 4095)->raw());
+  ASSERT_TRUE(router().Load(1, 1).ok());
+  ASSERT_EQ(router().Block(1, 1).decision, BlockDecision::kSleep);
+  const uint64_t wakes = platform().wake_count(1);
+  EXPECT_EQ(h().Fire(kNic).kind, DeliveryKind::kGaLog);
+  EXPECT_EQ(platform().wake_count(1), wakes + 1);
+  EXPECT_EQ(h().AddVcpu(2, 3, 4096).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(RouterTest, VmTeardownWithEntriesStillInTheLog) {
   Start({}, 4);
   // VM 1 = vCPUs 0..3 (harness). Block them all, log one entry each, but keep the log unserviced.

@@ -310,7 +310,9 @@ absl::Status Iommu<P>::Enable() {
   // The mode: GAPPI only when asked, advertised, and vAPIC guest mode is available; the GA log
   // otherwise. gappi_active_ becomes true only at the very end, after GAPPIEn read back as set.
   GuestIrMode mode = GuestIrMode::kGaLog;
-  if (efr.gam_sup() != kGamVirtualApic) {
+  // Bit 21 (GAMSup bit 0) alone says vAPIC guest mode is there: Linux tests FEATURE_GAM_VAPIC,
+  // BIT(21), so an IOMMU reporting a later superset encoding (3, 5, 7) still posts.
+  if ((efr.gam_sup() & kGamVirtualApic) == 0) {
     mode = GuestIrMode::kLegacyGa;
     mode_note_ = "EFR.GAMSup is not vAPIC mode: guest-mode IRTEs unavailable, no posting";
   } else if (config_.request_gappi && !efr.gappi_sup()) {

@@ -57,7 +57,7 @@ class IrteGaGuest : public IrteGaBase<IrteGaGuest> {
   IRQVIRT_FIELD(1, 1, no_fault);          // SupIOPF
   IRQVIRT_FIELD(2, 2, ga_log_intr);       // GALogIntr: log + GA-log IRQ when IsRun = 0
   IRQVIRT_RESERVED(4, 3);                 // GAPPI RFC v3 narrows rsvd1 to bits 4:3
-  IRQVIRT_FIELD(5, 5, gappi_dis);         // GAPPIDis (GAPPI RFC v3 patch 2; needs EFR2.GAPPIDisSup)
+  IRQVIRT_FIELD(5, 5, gappi_dis);  // GAPPIDis: GAPPI RFC v3 patch 4/6 (not upstream), EFR2.GAPPIDisSup
   IRQVIRT_FIELD(6, 6, is_run);            // IsRun: vCPU running at `destination`
   IRQVIRT_FIELD(7, 7, guest_mode);        // GuestMode = 1 in this view
   IRQVIRT_FIELD(31, 8, destination_lo);   // host APIC ID[23:0] of the pCPU

@@ -128,7 +128,7 @@ class IommuExtendedFeature : public reg::Register<IommuExtendedFeature, 64> {
   IRQVIRT_FIELD(5, 5, gappi_sup);    // GAPPISup (RFC: FEATURE_GAPPI BIT_ULL(5))
   IRQVIRT_FIELD(6, 6, ia_sup);       // IASup (FEATURE_IA)
   IRQVIRT_FIELD(7, 7, ga_sup);       // GASup (FEATURE_GA)
-  IRQVIRT_FIELD(23, 21, gam_sup);    // GAMSup: 1 = vAPIC mode (Linux tests bit 21, FEATURE_GAM_VAPIC)
+  IRQVIRT_FIELD(23, 21, gam_sup);    // GAMSup: bit 21 set = vAPIC mode (Linux FEATURE_GAM_VAPIC)
 };
 
 // Extended Feature 2 Register, MMIO 0x1A0.

@@ -7,7 +7,8 @@
 //     ga_root_ptr << 12 and ring the doorbell of `destination`;
 //   - guest mode, IsRun = 0: set the IRR bit, then
 //       GAPPIEn and GAPPIDis clear (or unsupported): send vector GATag[7:0] to `destination`,
-//         only if no IRR bit was set before (spec §2.2.5.5, as quoted in the GAPPI RFC);
+//         only if no IRR bit was set before (the GAPPI RFC v3's description; no released
+//         IOMMU specification describes GAPPI yet);
 //       otherwise, with GALogIntr: append a GA log entry and raise the GA log interrupt
 //         (IntCapXT) — a full log sets GALOverflow, stops the log (GALogRun = 0) and drops the
 //         entry, as hardware does.

@@ -107,6 +107,22 @@ TEST(IommuCreateTest, WithoutVapicGuestModeThereIsNoPostingAndTheRouterSaysWhy) 
   EXPECT_NE(st.message().find("GAMSup"), std::string::npos) << st;
 }
 
+// GAMSup (EFR 23:21): vAPIC guest mode is bit 21, whatever the other two bits say.
+TEST(IommuCreateTest, GamSupIsReadAsItsVapicBit) {
+  for (uint64_t gam_sup = 0; gam_sup < 8; ++gam_sup) {
+    HarnessOptions o;
+    o.features.gam_sup = gam_sup;
+    LogicalStack s(o);
+    const absl::Status st = s.harness.Init(s.platform);
+    if (gam_sup & 1) {
+      EXPECT_TRUE(st.ok()) << "GAMSup " << gam_sup << ": " << st;
+      EXPECT_EQ(s.harness.iommu().mode(), GuestIrMode::kGaLog) << "GAMSup " << gam_sup;
+    } else {
+      EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << "GAMSup " << gam_sup;
+    }
+  }
+}
+
 TEST(IommuCreateTest, WithoutGaSupCreateFails) {
   HarnessOptions o;
   o.features.ga_sup = false;

@@ -15,6 +15,20 @@ FakeLapics::FakeLapics(int num_vcpus) : vcpus_(num_vcpus) {
   }
 }
 
+void FakeLapics::CopyStateFrom(const FakeLapics& other) {
+  for (size_t i = 0; i < vcpus_.size(); ++i) {
+    Vcpu& to = vcpus_[i];
+    const Vcpu& from = other.vcpus_.at(i);
+    std::memcpy(to.page->bytes, from.page->bytes, sizeof(Page));
+    to.apic_id = from.apic_id;
+    to.logical_id = from.logical_id;
+    std::memcpy(to.deliveries, from.deliveries, sizeof(to.deliveries));
+    to.nmis = from.nmis;
+  }
+  total_deliveries_ = other.total_deliveries_;
+  rejected_ = other.rejected_;
+}
+
 bool FakeLapics::MatchesDestination(int vcpu, uint32_t dest, bool logical) const {
   if (vcpu < 0 || vcpu >= num_vcpus()) return false;
   if (!logical) return dest == 0xff || dest == vcpus_[vcpu].apic_id;

@@ -59,6 +59,9 @@ class FakeLapics : public LapicBus {
   void set_eoi_listener(EoiListener l) { eoi_listener_ = std::move(l); }
   void set_apic_id(int vcpu, uint32_t id) { vcpus_[vcpu].apic_id = id; }
   void set_logical_id(int vcpu, uint8_t ldr) { vcpus_[vcpu].logical_id = ldr; }
+  // Migration of the LAPICs: copies every vCPU's page (IRR/ISR/TMR/TPR), IDs and counters from
+  // `other` (same vCPU count); the EOI listener stays this object's.
+  void CopyStateFrom(const FakeLapics& other);
 
   // --- observations ---
   x86::VapicPage page(int vcpu) const { return x86::VapicPage(vcpus_[vcpu].page->bytes); }

@@ -74,13 +74,17 @@ class EoiInterception {
 
   uint64_t intercepted(int vcpu, uint8_t vector) const { return vcpus_[vcpu].intercepted[vector]; }
 
- private:
+  // One vCPU's whole state, for save/restore (the owner validates a restored one).
   struct VcpuState {
     std::bitset<256> handled;
     int highest_stale = -1;
     bool rescan_requested = true;  // the first entry computes the set
     uint64_t intercepted[256] = {};
   };
+  const VcpuState& state(int vcpu) const { return vcpus_[vcpu]; }
+  void set_state(int vcpu, const VcpuState& s) { vcpus_[vcpu] = s; }
+
+ private:
   std::vector<VcpuState> vcpus_;
 };
 

@@ -1,10 +1,13 @@
 #include "irqvirt/ioapic/ioapic.h"
 
+#include <algorithm>
 #include <array>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "absl/types/span.h"
 
 namespace irqvirt::ioapic {
 
@@ -447,6 +450,191 @@ absl::StatusOr<PinStats> Ioapic::Stats(int pin) {
   if (absl::Status s = CheckPin(pin); !s.ok()) return s;
   absl::MutexLock l(&mu_);
   return pins_[pin].stats;
+}
+
+// ---------------------------------------------------------------- save / restore
+
+uint32_t SnapshotCrc32(absl::Span<const uint8_t> bytes) {
+  // Bitwise, reflected polynomial 0xEDB88320: a cold path, no table needed.
+  uint32_t crc = 0xffffffffu;
+  for (const uint8_t b : bytes) {
+    crc ^= b;
+    for (int i = 0; i < 8; ++i) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+namespace {
+
+constexpr uint8_t kSnapshotMagic[4] = {'I', 'O', 'A', 'P'};
+
+// Little-endian field access at a byte offset; the caller checked the size.
+uint64_t GetLe(absl::Span<const uint8_t> b, size_t at, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= uint64_t{b[at + i]} << (8 * i);
+  return v;
+}
+void PutLe(std::vector<uint8_t>& b, size_t at, int bytes, uint64_t v) {
+  for (int i = 0; i < bytes; ++i) b[at + i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+bool AllZero(absl::Span<const uint8_t> b, size_t at, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (b[at + i] != 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<uint8_t> Ioapic::Save() {
+  const int nv = lapics_.num_vcpus();
+  std::vector<uint8_t> b(kSnapshotHeaderSize + num_pins_ * kSnapshotPinSize +
+                             nv * kSnapshotVcpuSize + kSnapshotTrailerSize,
+                         0);
+  absl::MutexLock l(&mu_);
+  for (size_t i = 0; i < 4; ++i) b[i] = kSnapshotMagic[i];
+  PutLe(b, 4, 2, kSnapshotFormatVersion);
+  b[6] = version_;
+  PutLe(b, 8, 2, static_cast<uint64_t>(num_pins_));
+  PutLe(b, 10, 2, static_cast<uint64_t>(nv));
+  b[12] = ioregsel_;
+  b[13] = id_;
+  b[14] = storm_timer_armed_ ? 1 : 0;
+  PutLe(b, 16, 4, lowest_priority_cursor_);
+  size_t at = kSnapshotHeaderSize;
+  for (const Pin& p : pins_) {
+    PutLe(b, at, 8, p.rte.raw());
+    b[at + 8] = p.irr ? 1 : 0;
+    PutLe(b, at + 12, 4, p.storm_count);
+    PutLe(b, at + 16, 8, p.stats.deliveries);
+    PutLe(b, at + 24, 8, p.stats.level_deliveries);
+    PutLe(b, at + 32, 8, p.stats.remote_irr_clears);
+    PutLe(b, at + 40, 8, p.stats.deferred_by_storm_guard);
+    at += kSnapshotPinSize;
+  }
+  for (int v = 0; v < nv; ++v) {
+    const EoiInterception::VcpuState& s = interception_.state(v);
+    for (int vec = 0; vec < 256; ++vec) {
+      if (s.handled.test(vec)) b[at + vec / 8] |= static_cast<uint8_t>(1u << (vec % 8));
+    }
+    PutLe(b, at + 32, 2, static_cast<uint16_t>(static_cast<int16_t>(s.highest_stale)));
+    b[at + 34] = s.rescan_requested ? 1 : 0;
+    for (int vec = 0; vec < 256; ++vec) PutLe(b, at + 40 + 8 * vec, 8, s.intercepted[vec]);
+    at += kSnapshotVcpuSize;
+  }
+  PutLe(b, at, 4, SnapshotCrc32(absl::MakeConstSpan(b.data(), at)));
+  return b;
+}
+
+absl::Status Ioapic::Restore(absl::Span<const uint8_t> b) {
+  // Everything is decoded and checked into locals first; state changes only once all is valid.
+  auto bad = [](const std::string& what) {
+    return absl::InvalidArgumentError("I/O APIC restore: " + what);
+  };
+  if (b.size() < kSnapshotHeaderSize) {
+    return bad(absl::StrFormat("truncated: %d bytes, the header alone is %d", b.size(),
+                               kSnapshotHeaderSize));
+  }
+  if (!std::equal(b.begin(), b.begin() + 4, kSnapshotMagic)) {
+    return bad("bad magic (not an I/O APIC snapshot)");
+  }
+  const uint64_t format = GetLe(b, 4, 2);
+  if (format > kSnapshotFormatVersion) {
+    return bad(absl::StrFormat("format version %d is newer than this build reads (%d)", format,
+                               kSnapshotFormatVersion));
+  }
+  if (format != kSnapshotFormatVersion) return bad(absl::StrFormat("format version %d", format));
+  const int nv = lapics_.num_vcpus();
+  if (b[6] != version_ || static_cast<int>(GetLe(b, 8, 2)) != num_pins_ ||
+      static_cast<int>(GetLe(b, 10, 2)) != nv) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "I/O APIC restore: snapshot of version %#x, %d pins, %d vCPUs; this instance is %#x, %d "
+        "pins, %d vCPUs",
+        b[6], GetLe(b, 8, 2), GetLe(b, 10, 2), version_, num_pins_, nv));
+  }
+  const size_t size = kSnapshotHeaderSize + num_pins_ * kSnapshotPinSize + nv * kSnapshotVcpuSize +
+                      kSnapshotTrailerSize;
+  if (b.size() != size) {
+    return bad(
+        absl::StrFormat("%d bytes, %d pins and %d vCPUs take %d", b.size(), num_pins_, nv, size));
+  }
+  const size_t crc_at = size - kSnapshotTrailerSize;
+  if (SnapshotCrc32(b.subspan(0, crc_at)) != GetLe(b, crc_at, 4)) {
+    return bad("checksum mismatch (corrupt snapshot)");
+  }
+  if (b[7] != 0 || b[15] != 0 || (b[14] & ~1u) != 0) return bad("reserved header bits set");
+  if (b[13] > 0xf) return bad(absl::StrFormat("ID %d outside 0..15", b[13]));
+  const uint64_t cursor = GetLe(b, 16, 4);
+  if (cursor > static_cast<uint64_t>(nv)) {
+    return bad(absl::StrFormat("lowest-priority cursor %d outside 0..%d", cursor, nv));
+  }
+  struct PinState {
+    IoapicRedirectionEntry rte;
+    bool irr;
+    uint32_t storm_count;
+    PinStats stats;
+  };
+  std::vector<PinState> pins(static_cast<size_t>(num_pins_));
+  size_t at = kSnapshotHeaderSize;
+  for (int pin = 0; pin < num_pins_; ++pin, at += kSnapshotPinSize) {
+    PinState& p = pins[pin];
+    p.rte = IoapicRedirectionEntry::FromRaw(GetLe(b, at, 8));
+    if (p.rte.delivery_status()) return bad(absl::StrFormat("pin %d: Delivery Status set", pin));
+    if (p.rte.remote_irr() && !p.rte.trigger_mode()) {
+      return bad(absl::StrFormat("pin %d: Remote IRR set on an edge-triggered entry", pin));
+    }
+    if ((b[at + 8] & ~1u) != 0 || !AllZero(b, at + 9, 3)) {
+      return bad(absl::StrFormat("pin %d: reserved bits set", pin));
+    }
+    p.irr = b[at + 8] & 1;
+    p.storm_count = static_cast<uint32_t>(GetLe(b, at + 12, 4));
+    if (p.storm_count >= storm_threshold_) {
+      return bad(absl::StrFormat("pin %d: storm count %d not below this instance's threshold %d",
+                                 pin, p.storm_count, storm_threshold_));
+    }
+    p.stats = {GetLe(b, at + 16, 8), GetLe(b, at + 24, 8), GetLe(b, at + 32, 8),
+               GetLe(b, at + 40, 8)};
+  }
+  std::vector<EoiInterception::VcpuState> vcpus(static_cast<size_t>(nv));
+  for (int v = 0; v < nv; ++v, at += kSnapshotVcpuSize) {
+    EoiInterception::VcpuState& s = vcpus[v];
+    for (int vec = 0; vec < 256; ++vec) s.handled[vec] = (b[at + vec / 8] >> (vec % 8)) & 1;
+    s.highest_stale = static_cast<int16_t>(GetLe(b, at + 32, 2));
+    if (s.highest_stale < -1 || s.highest_stale > 255 ||
+        (s.highest_stale >= 0 && !s.handled.test(s.highest_stale))) {
+      return bad(absl::StrFormat("vCPU %d: highest stale vector %d is neither -1 nor intercepted",
+                                 v, s.highest_stale));
+    }
+    if ((b[at + 34] & ~1u) != 0 || !AllZero(b, at + 35, 5)) {
+      return bad(absl::StrFormat("vCPU %d: reserved bits set", v));
+    }
+    s.rescan_requested = b[at + 34] & 1;
+    for (int vec = 0; vec < 256; ++vec) s.intercepted[vec] = GetLe(b, at + 40 + 8 * vec, 8);
+  }
+  const bool timer_armed = b[14] & 1;
+  {
+    absl::MutexLock l(&mu_);
+    ioregsel_ = b[12];
+    id_ = b[13];
+    lowest_priority_cursor_ = static_cast<uint32_t>(cursor);
+    storm_timer_armed_ = timer_armed;
+    for (int pin = 0; pin < num_pins_; ++pin) {
+      pins_[pin].rte = pins[pin].rte;
+      pins_[pin].irr = pins[pin].irr;
+      pins_[pin].storm_count = pins[pin].storm_count;
+      pins_[pin].stats = pins[pin].stats;
+    }
+    for (int v = 0; v < nv; ++v) interception_.set_state(v, vcpus[v]);
+    if (rescan_immediately_) RunRequestedRescans();
+  }
+  // After mu_ is released, as everywhere: the timer is the embedder's.
+  if (timer_armed) {
+    timer_.Arm(storm_delay_ns_);
+  } else {
+    timer_.Cancel();
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace irqvirt::ioapic

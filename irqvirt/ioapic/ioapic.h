@@ -55,6 +55,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "hw/lapic_bus.h"
 #include "hw/x86/ioapic_regs.h"
 #include "irqvirt/ioapic/eoi_interception.h"
@@ -144,6 +145,62 @@ class Ioapic {
   // --- storm guard timer ---
   void OnStormTimer();
 
+  // --- save / restore (cold paths) ---
+  // Save returns the whole state in the snapshot format below; Restore replaces this instance's
+  // state with a saved one. Restore validates the entire blob before touching anything: a
+  // truncated, corrupt (checksum), newer-format or inconsistent blob, or one saved from an I/O
+  // APIC with another version register, pin count or vCPU count, or with a storm count this
+  // instance's storm_threshold cannot reach, is refused (InvalidArgument, or FailedPrecondition for
+  // a mismatch with this instance) and the instance is left unchanged.
+  // Restore the LAPICs (IRR/ISR/TMR) before the I/O APIC: a requested rescan reads them.
+  // Embedder wiring is not state and is neither saved nor replaced: ack notifiers and the EOI
+  // exit handler stay as registered on this instance (register the same ones as the source had,
+  // before Restore: a notifier added later requests rescans of its destinations).
+  // A storm timer armed at Save is armed again by Restore with the full storm_delay_ns (the time
+  // already waited is not known here); one not armed at Save is cancelled.
+  //
+  // Snapshot format, version 1. Little-endian, packed, no padding; reserved bytes and flag bits
+  // are written 0 and must be 0. Offsets in bytes.
+  //   header (kSnapshotHeaderSize = 20):
+  //     0  u8[4] magic "IOAP"
+  //     4  u16   format version (kSnapshotFormatVersion)
+  //     6  u8    version register value (0x11 or 0x20); must equal this instance's
+  //     7  u8    reserved
+  //     8  u16   pin count P; must equal num_pins()
+  //    10  u16   vCPU count V; must equal the LapicBus's
+  //    12  u8    IOREGSEL
+  //    13  u8    ID (bits 27:24 of the ID register, 0..15)
+  //    14  u8    flags: bit 0 = storm timer armed (a deferred re-delivery waits for OnStormTimer)
+  //    15  u8    reserved
+  //    16  u32   lowest-priority rotation cursor, 0..V (next vCPU tried first, modulo V)
+  //   P pin records (kSnapshotPinSize = 48), pin 0 first:
+  //     0  u64   redirection entry, raw (Remote IRR only if level-triggered; Delivery Status 0:
+  //              this model delivers synchronously and never leaves it set)
+  //     8  u8    flags: bit 0 = IRR (the latched request: line level for level pins, a pending
+  //              or held edge for edge pins)
+  //     9  u8[3] reserved
+  //    12  u32   storm-guard count of successive re-deliveries (< storm_threshold)
+  //    16  u64   PinStats::deliveries
+  //    24  u64   PinStats::level_deliveries
+  //    32  u64   PinStats::remote_irr_clears
+  //    40  u64   PinStats::deferred_by_storm_guard
+  //   V vCPU records (kSnapshotVcpuSize = 2088), vCPU 0 first:
+  //     0  u8[32] EOI interception set: vector v is bit (v % 8) of byte v / 8
+  //    32  i16   highest stale vector, -1 for none; its bit must be set in the set
+  //    34  u8    flags: bit 0 = rescan requested (waits for ProcessPendingRescans)
+  //    35  u8[5] reserved
+  //    40  u64[256] InterceptedEois per vector
+  //   trailer: u32 CRC-32 (IEEE 802.3, reflected, as zlib's crc32) of every byte before it.
+  // Per-pin statistics and intercepted-EOI counts are not guest-visible; they are carried so that
+  // an embedder's counters continue across a migration.
+  static constexpr uint16_t kSnapshotFormatVersion = 1;
+  static constexpr size_t kSnapshotHeaderSize = 20;
+  static constexpr size_t kSnapshotPinSize = 48;
+  static constexpr size_t kSnapshotVcpuSize = 2088;
+  static constexpr size_t kSnapshotTrailerSize = 4;
+  std::vector<uint8_t> Save();
+  absl::Status Restore(absl::Span<const uint8_t> blob);
+
   // --- introspection ---
   absl::StatusOr<hw::x86::IoapicRedirectionEntry> Entry(int pin);
   absl::StatusOr<PinStats> Stats(int pin);
@@ -223,6 +280,9 @@ class Ioapic {
   uint32_t lowest_priority_cursor_ ABSL_GUARDED_BY(mu_) = 0;
   bool storm_timer_armed_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+// The snapshot trailer's checksum (see Ioapic::Save), for tools that build or patch snapshots.
+uint32_t SnapshotCrc32(absl::Span<const uint8_t> bytes);
 
 }  // namespace irqvirt::ioapic
 

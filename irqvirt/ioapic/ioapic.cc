@@ -452,7 +452,7 @@ absl::StatusOr<PinStats> Ioapic::Stats(int pin) {
   return pins_[pin].stats;
 }
 
-// ---------------------------------------------------------------- save / restore
+// ---------------------------------------------------------------- save / restore / reset
 
 uint32_t SnapshotCrc32(absl::Span<const uint8_t> bytes) {
   // Bitwise, reflected polynomial 0xEDB88320: a cold path, no table needed.
@@ -635,6 +635,28 @@ absl::Status Ioapic::Restore(absl::Span<const uint8_t> b) {
     timer_.Cancel();
   }
   return absl::OkStatus();
+}
+
+void Ioapic::Reset() {
+  {
+    absl::MutexLock l(&mu_);
+    ioregsel_ = 0;
+    id_ = 0;
+    lowest_priority_cursor_ = 0;
+    storm_timer_armed_ = false;
+    for (Pin& p : pins_) {
+      p.rte = IoapicRedirectionEntry().set_mask(1);
+      p.irr = false;
+      p.storm_count = 0;
+    }
+    for (int v = 0; v < interception_.num_vcpus(); ++v) {
+      EoiInterception::VcpuState s;  // empty set, no stale vector, rescan requested
+      for (int vec = 0; vec < 256; ++vec) s.intercepted[vec] = interception_.intercepted(v, vec);
+      interception_.set_state(v, s);
+    }
+    if (rescan_immediately_) RunRequestedRescans();
+  }
+  timer_.Cancel();
 }
 
 }  // namespace irqvirt::ioapic

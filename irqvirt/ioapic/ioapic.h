@@ -145,7 +145,7 @@ class Ioapic {
   // --- storm guard timer ---
   void OnStormTimer();
 
-  // --- save / restore (cold paths) ---
+  // --- save / restore / reset (cold paths) ---
   // Save returns the whole state in the snapshot format below; Restore replaces this instance's
   // state with a saved one. Restore validates the entire blob before touching anything: a
   // truncated, corrupt (checksum), newer-format or inconsistent blob, or one saved from an I/O
@@ -200,6 +200,13 @@ class Ioapic {
   static constexpr size_t kSnapshotTrailerSize = 4;
   std::vector<uint8_t> Save();
   absl::Status Restore(absl::Span<const uint8_t> blob);
+  // Power-on state (82093AA: ID 0 and every RTE masked after reset; the other RTE bits are
+  // undefined there and 0 here; KVM kvm_ioapic_reset likewise): IOREGSEL 0, ID 0, every RTE
+  // 0x10000 (masked, fixed, edge, vector 0), no latched requests, storm counts 0, the storm timer
+  // cancelled, the lowest-priority cursor at vCPU 0, interception sets recomputed. Ack notifiers,
+  // the EOI exit handler and the statistics (PinStats, InterceptedEois) are kept: they belong to
+  // the embedder, not to the guest's device.
+  void Reset();
 
   // --- introspection ---
   absl::StatusOr<hw::x86::IoapicRedirectionEntry> Entry(int pin);

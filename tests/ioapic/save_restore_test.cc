@@ -1,6 +1,6 @@
 // I/O APIC save/restore and reset: a guest migrated at any point of the reconfiguration stories or
 // of random sequences sees exactly what it would have seen without the migration; bad snapshots
-// are refused and change nothing.
+// are refused and change nothing; Reset gives the power-on state.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -501,6 +501,60 @@ TEST(IoapicSaveRestoreBadBlob, OutOfRangeValues) {
     Reseal(b);
     f.ExpectRefused(b, absl::StatusCode::kInvalidArgument, c.message);
   }
+}
+
+// ------------------------------------------------------------------ reset
+
+TEST(IoapicReset, PowerOnStateKeepsNotifiersAndStatistics) {
+  IoapicHarness h(2, {.storm_threshold = 2});
+  int acks = 0;
+  ASSERT_TRUE(h.ioapic->AddAckNotifier(5, [&](int) { ++acks; }).ok());
+  h.Write(hw::x86::kIoapicSelId, 0x07000000);
+  h.SetRte(5, {.vector = 0x55, .level = true, .dest = 1});
+  h.SetRte(6, {.vector = 0x56, .level = true, .dest = 0});
+  h.Line(6, true);  // held: re-delivered until the storm guard defers it
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(h.lapics.Acknowledge(0), 0x56);
+    h.lapics.Eoi(0);
+  }
+  ASSERT_TRUE(h.timer.armed());
+  h.Line(5, true);  // level interrupt in flight on vCPU 1
+  ASSERT_EQ(h.ReadRte(5).remote_irr(), 1u);
+  h.ioapic->MmioWrite(hw::x86::kIoapicRegSel, 4, 0x2b);
+
+  h.ioapic->Reset();
+  EXPECT_EQ(h.ioapic->MmioRead(hw::x86::kIoapicRegSel, 4), 0u);
+  EXPECT_EQ(h.Read(hw::x86::kIoapicSelId), 0u);
+  for (int pin = 0; pin < 24; ++pin) {
+    EXPECT_EQ(h.Read(static_cast<uint8_t>(0x10 + 2 * pin)), 0x10000u) << pin;  // masked only
+    EXPECT_EQ(h.Read(static_cast<uint8_t>(0x11 + 2 * pin)), 0u) << pin;
+  }
+  EXPECT_FALSE(h.timer.armed()) << "the deferred re-delivery is cancelled";
+  for (int v = 0; v < 2; ++v) {
+    EXPECT_EQ(h.ioapic->HandledVectors(v).count(), v == 0 ? 1u : 0u)
+        << v << ": only the ack notifier's pin, now vector 0 to vCPU 0, is intercepted";
+    EXPECT_EQ(h.ioapic->HighestStalePendingEoi(v).value(), -1);
+  }
+  EXPECT_EQ(h.ioapic->Stats(6).value().deferred_by_storm_guard, 1u) << "statistics are kept";
+  // Lines latched before the reset are gone: unmasking a level entry delivers nothing.
+  h.SetRte(6, {.vector = 0x56, .level = true, .dest = 0});
+  EXPECT_EQ(h.lapics.deliveries(0, 0x56), 2u);
+  // The ack notifier is still wired: a fresh level interrupt on pin 5 reaches it at its EOI.
+  h.SetRte(5, {.vector = 0x58, .level = true, .dest = 1});
+  h.Line(5, true);
+  ASSERT_EQ(h.lapics.Acknowledge(1), 0x58);
+  h.Line(5, false);
+  h.lapics.Eoi(1);
+  EXPECT_EQ(acks, 1);
+  EXPECT_EQ(h.ReadRte(5).remote_irr(), 0u);
+  // The storm guard starts over: a new deferral arms the timer again.
+  h.SetRte(7, {.vector = 0x57, .level = true, .dest = 0});
+  h.Line(7, true);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(h.lapics.Acknowledge(0), 0x57);
+    h.lapics.Eoi(0);
+  }
+  EXPECT_TRUE(h.timer.armed());
 }
 
 }  // namespace

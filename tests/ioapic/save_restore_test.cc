@@ -351,6 +351,56 @@ TEST(IoapicSaveRestore, RandomSequencesAreUnchangedByMigrationsAtRandomPoints) {
   }
 }
 
+// ------------------------------------------------------------------ the format
+
+uint64_t GetLe(const std::vector<uint8_t>& b, size_t at, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= uint64_t{b[at + i]} << (8 * i);
+  return v;
+}
+
+// The documented layout, byte by byte, so that another implementation (or a tool) can read it.
+TEST(IoapicSnapshotFormat, FieldsSitAtTheDocumentedOffsetsLittleEndian) {
+  IoapicHarness h(2);
+  h.Write(hw::x86::kIoapicSelId, 0x0a000000);
+  h.SetRte(3, {.vector = 0x61, .level = true, .dest = 1});
+  h.Line(3, true);  // delivered to vCPU 1, in its IRR: Remote IRR set
+  h.ioapic->MmioWrite(hw::x86::kIoapicRegSel, 4, 0x2d);
+  const std::vector<uint8_t> b = h.ioapic->Save();
+  constexpr size_t kPin = Ioapic::kSnapshotHeaderSize;
+  constexpr size_t kVcpu = kPin + 24 * Ioapic::kSnapshotPinSize;
+  ASSERT_EQ(b.size(), kVcpu + 2 * Ioapic::kSnapshotVcpuSize + Ioapic::kSnapshotTrailerSize);
+  EXPECT_EQ(std::string(b.begin(), b.begin() + 4), "IOAP");
+  EXPECT_EQ(b[4], 1);  // format version 1, little-endian
+  EXPECT_EQ(b[5], 0);
+  EXPECT_EQ(b[6], 0x20);
+  EXPECT_EQ(GetLe(b, 8, 2), 24u);
+  EXPECT_EQ(GetLe(b, 10, 2), 2u);
+  EXPECT_EQ(b[12], 0x2d);
+  EXPECT_EQ(b[13], 0x0a);
+  EXPECT_EQ(b[14], 0) << "no storm deferral";
+  EXPECT_EQ(GetLe(b, 16, 4), 0u);
+  const size_t pin3 = kPin + 3 * Ioapic::kSnapshotPinSize;
+  // Vector 0x61, Remote IRR (bit 14), level (bit 15), destination 1 in bits 63:56.
+  EXPECT_EQ(GetLe(b, pin3, 8), 0x010000000000c061u);
+  EXPECT_EQ(b[pin3], 0x61) << "low byte first";
+  EXPECT_EQ(b[pin3 + 8], 1) << "IRR";
+  EXPECT_EQ(GetLe(b, pin3 + 16, 8), 1u) << "deliveries";
+  EXPECT_EQ(GetLe(b, pin3 + 24, 8), 1u) << "level deliveries";
+  EXPECT_EQ(GetLe(b, kPin, 8), 0x10000u) << "pin 0: masked, the power-on value";
+  const size_t vcpu1 = kVcpu + Ioapic::kSnapshotVcpuSize;
+  EXPECT_EQ(b[vcpu1 + 0x61 / 8], 1 << (0x61 % 8)) << "vCPU 1 intercepts 0x61";
+  EXPECT_EQ(GetLe(b, vcpu1 + 32, 2), 0xffffu) << "no stale vector: -1";
+  EXPECT_EQ(b[kVcpu + 0x61 / 8], 0) << "vCPU 0 does not";
+  const size_t crc_at = b.size() - 4;
+  EXPECT_EQ(GetLe(b, crc_at, 4), ioapic::SnapshotCrc32(absl::MakeConstSpan(b.data(), crc_at)));
+  // CRC-32 as zlib's: the standard check value of "123456789".
+  const std::string check = "123456789";
+  EXPECT_EQ(ioapic::SnapshotCrc32(
+                absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(check.data()), check.size())),
+            0xcbf43926u);
+}
+
 // ------------------------------------------------------------------ bad snapshots
 
 void PutLe(std::vector<uint8_t>& b, size_t at, int bytes, uint64_t v) {

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/base/attributes.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
@@ -157,12 +158,32 @@ class Iommu {
   }
 
   // Hot when only uncached fields change (one CAS). Otherwise also INVALIDATE_INTERRUPT_TABLE +
-  // COMPLETION_WAIT; if that round trip fails, the previous entry is put back in memory (the
-  // IOMMU's cache still holds it, since the invalidation did not complete) and the error returned.
+  // COMPLETION_WAIT; if that round trip fails, the previous entry is put back in memory and
+  // flushed again (see IrteWriteResult::cache_may_hold_new), and the error returned.
   IrteWriteResult WriteIrte(uint16_t device_id, uint32_t index, IrteWords desired);
+  // WriteIrte with the entry's current GAPPIDis kept: when root pointer and vector stay too,
+  // only uncached fields change (one CAS, no command), so it fails only for a bad entry.
+  IrteWriteResult WriteIrteKeepingGappiDis(uint16_t device_id, uint32_t index, IrteWords desired);
 
   // Invalidates the IOMMU's cached IRTEs of one device and waits for completion.
   CommandError InvalidateInterruptTable(uint16_t device_id);
+  // WriteIrte's body, from the entry `before` as just loaded from `slot`.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE IrteWriteResult WriteIrteFrom(uint16_t device_id, IrteWords* slot,
+                                                             IrteWords before, IrteWords desired) {
+    if (before == desired) return {};
+    const IrteWords expected = before;
+    if (!IrteCompareExchange(slot, before, desired)) return {CommandError::kConcurrentWrite, false};
+    if (irt_cache_disabled_ || !IrteChangeNeedsInvalidation(expected, desired)) return {};
+    const CommandError e = InvalidateInterruptTable(device_id);
+    if (e == CommandError::kNone) return {CommandError::kNone, true};
+    // Roll back. A failed wait does not mean the invalidation did not run, and a device interrupt
+    // meanwhile may have cached the new entry: flush again, so that the IOMMU uses what memory
+    // holds (and say so when even that fails).
+    IrteWords current = desired;
+    IrteCompareExchange(slot, current, expected);
+    const bool reflushed = InvalidateInterruptTable(device_id) == CommandError::kNone;
+    return {e, false, !reflushed};
+  }
   // Queues `commands` (128 bits each) and one COMPLETION_WAIT, and waits for it (bounded).
   CommandError RunCommands(std::initializer_list<IrteWords> commands);
 
@@ -437,24 +458,25 @@ absl::Status Iommu<P>::AttachDevice(uint16_t device_id) {
 }
 
 template <Platform P>
+IrteWriteResult Iommu<P>::WriteIrteKeepingGappiDis(uint16_t device_id, uint32_t index,
+                                                   IrteWords desired) {
+  IrteWords* slot = Slot(device_id, index);
+  if (slot == nullptr) return {CommandError::kBadEntry, false};
+  const IrteWords before = IrteLoad(slot);
+  const IrteWords keep = {
+      (desired.lo & ~IrteGaGuest::gappi_dis_field().mask_in_word()) |
+          (before.lo & IrteGaGuest::gappi_dis_field().mask_in_word()),
+      desired.hi};
+  return WriteIrteFrom(device_id, slot, before, keep);
+}
+
+template <Platform P>
 IrteWriteResult Iommu<P>::WriteIrte(uint16_t device_id, uint32_t index, IrteWords desired) {
   IrteWords* slot = Slot(device_id, index);
   if (slot == nullptr) return {CommandError::kBadEntry, false};
-  IrteWords before = IrteLoad(slot);
-  if (before == desired) return {};
-  const IrteWords expected = before;
-  if (!IrteCompareExchange(slot, before, desired)) return {CommandError::kConcurrentWrite, false};
-  if (irt_cache_disabled_ || !IrteChangeNeedsInvalidation(expected, desired)) return {};
-  const CommandError e = InvalidateInterruptTable(device_id);
-  if (e == CommandError::kNone) return {CommandError::kNone, true};
-  // Roll back. A failed wait does not mean the invalidation did not run, and a device interrupt
-  // meanwhile may have cached the new entry: flush again, so that the IOMMU uses what memory
-  // holds (and say so when even that fails).
-  IrteWords current = desired;
-  IrteCompareExchange(slot, current, expected);
-  const bool reflushed = InvalidateInterruptTable(device_id) == CommandError::kNone;
-  return {e, false, !reflushed};
+  return WriteIrteFrom(device_id, slot, IrteLoad(slot), desired);
 }
+
 
 template <Platform P>
 CommandError Iommu<P>::QueueCommand(IrteWords command) {

@@ -405,10 +405,7 @@ void PostedRouter<P>::UpdateOwnedKeepGappiDisOnFailure(Vcpu& v) {
 // the write needs no command and cannot fail.
 template <hw::Platform P>
 void PostedRouter<P>::WriteKeepingGappiDis(IrteRef irte, hw::amd::IrteWords desired) {
-  const hw::amd::IrteWords now = iommu_.ReadIrte(irte.device_id, irte.index);
-  auto keep = hw::amd::IrteGaGuest::FromHalves(desired.lo, desired.hi);
-  keep.set_gappi_dis(hw::amd::IrteGaGuest::FromHalves(now.lo, now.hi).gappi_dis());
-  iommu_.WriteIrte(irte.device_id, irte.index, {keep.lo(), keep.hi()});
+  iommu_.WriteIrteKeepingGappiDis(irte.device_id, irte.index, desired);
 }
 
 template <hw::Platform P>

@@ -200,11 +200,9 @@ TEST(IoapicSaveRestore, LevelInFlightWithStaleVectorFinishesOnTheNewInstance) {
   EXPECT_EQ(to->lapics.deliveries(1, 0x60), 1u);
 }
 
-// A storm-guard deferral in progress moves too: the new instance's timer is armed, and its expiry
-// re-delivers.
-TEST(IoapicSaveRestore, DeferredStormRedeliveryIsArmedOnTheNewInstance) {
-  const ioapic::IoapicOptions options = {.storm_threshold = 2, .storm_delay_ns = 7'000'000};
-  IoapicHarness h(1, options);
+// Pin 8, level, line held high on a storm threshold of 2: two EOIs later the guard defers the
+// next re-delivery (the timer is armed).
+void DeferAStormRedelivery(IoapicHarness& h) {
   h.SetRte(8, {.vector = 0x67, .level = true});
   h.Line(8, true);
   for (int i = 0; i < 2; ++i) {
@@ -212,6 +210,14 @@ TEST(IoapicSaveRestore, DeferredStormRedeliveryIsArmedOnTheNewInstance) {
     h.lapics.Eoi(0);
   }
   ASSERT_TRUE(h.timer.armed());
+}
+
+// A storm-guard deferral in progress moves too: the new instance's timer is armed, and its expiry
+// re-delivers.
+TEST(IoapicSaveRestore, DeferredStormRedeliveryIsArmedOnTheNewInstance) {
+  const ioapic::IoapicOptions options = {.storm_threshold = 2, .storm_delay_ns = 7'000'000};
+  IoapicHarness h(1, options);
+  DeferAStormRedelivery(h);
   auto to = Migrate(h, 1, options, nullptr);
   EXPECT_TRUE(to->timer.armed());
   EXPECT_EQ(to->timer.last_delay_ns(), 7'000'000u);
@@ -227,13 +233,7 @@ TEST(IoapicSaveRestore, SnapshotWithoutDeferralCancelsTheTimer) {
   const ioapic::IoapicOptions options = {.storm_threshold = 2};
   IoapicHarness quiet(1, options);
   IoapicHarness h(1, options);
-  h.SetRte(8, {.vector = 0x67, .level = true});
-  h.Line(8, true);
-  for (int i = 0; i < 2; ++i) {
-    ASSERT_EQ(h.lapics.Acknowledge(0), 0x67);
-    h.lapics.Eoi(0);
-  }
-  ASSERT_TRUE(h.timer.armed());
+  DeferAStormRedelivery(h);
   ASSERT_TRUE(h.ioapic->Restore(quiet.ioapic->Save()).ok());
   EXPECT_FALSE(h.timer.armed());
 }

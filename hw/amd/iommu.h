@@ -240,7 +240,10 @@ class Iommu {
   DmaBuffer completion_semaphore_;
   DmaBuffer ga_log_;
   DmaBuffer ga_log_tail_;
-  std::vector<DmaBuffer> tables_;  // per device ID; va == nullptr until attached
+  // Per device ID; va == nullptr until attached. Cold-path only (AttachDevice, Disable) with the
+  // embedder serializing them; hot paths read an attached entry's va, which never changes while
+  // attached. The device table itself is DMA memory the IOMMU reads: DTE writes are atomic.
+  std::vector<DmaBuffer> tables_;
 
   typename P::SpinLock command_lock_;
   uint32_t command_tail_ ABSL_GUARDED_BY(command_lock_) = 0;

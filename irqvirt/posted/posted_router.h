@@ -149,18 +149,21 @@ class PostedRouter {
  private:
   enum class RunState : uint8_t { kIdle, kRunning, kBlocked };
 
+  // Guarded by locks clang's analysis cannot name (the owning vCPU's, which changes):
   struct Binding {
-    IrteRef irte;
-    VcpuId vcpu = 0;
-    uint8_t guest_vector = 0;
-    Binding* next = nullptr;
+    IrteRef irte;             // immutable
+    VcpuId vcpu = 0;          // written under bind_mu_ and both vCPUs' locks; read under either
+    uint8_t guest_vector = 0; // the same
+    Binding* next = nullptr;  // the owning vCPU's list: under its lock
     Binding* prev = nullptr;
   };
 
   struct Vcpu {
     typename P::SpinLock lock;
     std::atomic<bool> added{false};
-    VcpuConfig config;     // immutable while added
+    // Both written by AddVcpu before the tag is inserted and `added` is set (release), and
+    // immutable while added: read lock-free by the GA log handler and the overflow rescan.
+    VcpuConfig config;
     uint32_t ga_tag = 0;   // GA log: (VM id, index); GAPPI: the wakeup vector
     Binding* owned ABSL_GUARDED_BY(lock) = nullptr;
     uint32_t owned_count ABSL_GUARDED_BY(lock) = 0;
@@ -296,13 +299,15 @@ absl::Status PostedRouter<P>::AddVcpu(VcpuId vcpu, const VcpuConfig& config) {
   if (v.added.load(std::memory_order_relaxed)) {
     return absl::AlreadyExistsError(absl::StrFormat("vCPU %u: already added", vcpu));
   }
+  // Written before the tag becomes visible to the GA log handler (the table's lock publishes
+  // them) and before `added`; a refused insert leaves them on a vCPU nobody reads.
+  v.config = config;
+  v.ga_tag = tag->raw();
   // The tag table also keeps (VM id, index) unique in GAPPI mode, where no GA log reads it.
   if (absl::Status s = tags_.Insert(tag->raw(), vcpu); !s.ok()) {
     return absl::Status(s.code(), absl::StrFormat("vCPU %u: VM %u index %u: %s", vcpu,
                                                   config.vm_id, config.vcpu_index, s.message()));
   }
-  v.config = config;
-  v.ga_tag = tag->raw();
   if (mode_ == hw::amd::GuestIrMode::kGappi) {
     if (absl::Status s = queues_->AddVcpu(vcpu, config.vapic_page); !s.ok()) {
       tags_.Erase(tag->raw());

@@ -396,11 +396,12 @@ class WakeupQueues {
   struct Slot {
     const State* state = nullptr;  // immutable while registered
     uint8_t bucket = 0;            // immutable while registered
-    std::atomic<bool> registered{false};
-    // Written only under the lock of the queue the vCPU is on (or is being moved to); read
-    // without it by the owning vCPU's Unpark, which re-checks under the lock.
+    std::atomic<bool> registered{false};  // published with release after state and bucket
+    // The park protocol, lock-free by design for readers: written only under the lock of the
+    // queue the vCPU is on (or is being moved to); read without it by the owning vCPU's Unpark,
+    // which re-checks under that lock.
     std::atomic<int> parked_cpu{-1};
-    std::atomic<uint32_t> position{0};
+    std::atomic<uint32_t> position{0};  // index in that queue: under the same lock
   };
 
   WakeupQueues(P& platform, const WakeupConfig& config)
@@ -502,7 +503,8 @@ class WakeupQueues {
   int registered_vectors_ = 0;
   std::unique_ptr<Queue[]> queues_;
   // Entry storage of all queues; queue i owns [first_entry, first_entry + bucket_capacity_),
-  // guarded by that queue's lock.
+  // guarded by that queue's lock (a range per lock: clang's analysis cannot name it, so
+  // Append/RemoveAt require the queue's lock instead).
   std::unique_ptr<const State*[]> states_;
   std::unique_ptr<VcpuId[]> vcpus_;
   std::unique_ptr<Slot[]> slots_;

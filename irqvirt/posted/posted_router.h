@@ -191,7 +191,6 @@ class PostedRouter {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
   // Load's version: cannot fail. If setting GAPPIDis fails, the IRTE keeps GAPPIDis clear.
   void UpdateOwnedKeepGappiDisOnFailure(Vcpu& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
-  void WriteKeepingGappiDis(IrteRef irte, hw::amd::IrteWords desired);
   void Link(Vcpu& v, Binding* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
   void Unlink(Vcpu& v, Binding* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
   // The second lock of Bind's ordered pair, taken only when the binding moves between vCPUs
@@ -385,7 +384,7 @@ RouteError PostedRouter<P>::UpdateOwned(VcpuId id, Vcpu& v, RunState state,
       hw::amd::IrteWords previous = GuestEntry(v, done->guest_vector, rollback_state);
       if (!iommu_.WriteIrte(done->irte.device_id, done->irte.index, previous).ok()) {
         // A second failure: restore everything but GAPPIDis, and say so.
-        WriteKeepingGappiDis(done->irte, previous);
+        iommu_.WriteIrteKeepingGappiDis(done->irte.device_id, done->irte.index, previous);
         error.gappi_dis_left_clear = true;
       }
     }
@@ -401,16 +400,9 @@ void PostedRouter<P>::UpdateOwnedKeepGappiDisOnFailure(Vcpu& v) {
     if (iommu_.WriteIrte(b->irte.device_id, b->irte.index, desired).ok()) continue;
     // Only a GAPPIDis change can need a command; keep the old GAPPIDis (a running vCPU is
     // notified by doorbell, so GAPPIDis does not matter now) and retry on the next load.
-    WriteKeepingGappiDis(b->irte, desired);
+    iommu_.WriteIrteKeepingGappiDis(b->irte.device_id, b->irte.index, desired);
     gappi_dis_deferred_.fetch_add(1, std::memory_order_relaxed);
   }
-}
-
-// Writes `desired` but with the GAPPIDis the IRTE has now: then only uncached fields change, so
-// the write needs no command and cannot fail.
-template <hw::Platform P>
-void PostedRouter<P>::WriteKeepingGappiDis(IrteRef irte, hw::amd::IrteWords desired) {
-  iommu_.WriteIrteKeepingGappiDis(irte.device_id, irte.index, desired);
 }
 
 template <hw::Platform P>
@@ -563,7 +555,8 @@ RouteError PostedRouter<P>::Put(VcpuId vcpu) {
     // normally already set while not blocking; after a Load that had to defer setting it, it
     // stays clear until the next Load retries: a stray GAPPI then finds nobody parked.)
     for (Binding* b = v.owned; b != nullptr; b = b->next) {
-      WriteKeepingGappiDis(b->irte, GuestEntry(v, b->guest_vector, RunState::kIdle));
+      iommu_.WriteIrteKeepingGappiDis(b->irte.device_id, b->irte.index,
+                                      GuestEntry(v, b->guest_vector, RunState::kIdle));
     }
   }
   platform_.UnlockIrqRestore(v.lock, flags);

@@ -1,5 +1,6 @@
 #include "hw/fake/fake_amd_iommu.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include "absl/strings/str_format.h"
@@ -56,15 +57,39 @@ uint64_t FakeAmdIommu::Read64(uint32_t offset) {
   return Reg(offset);
 }
 
-void FakeAmdIommu::Write64(uint32_t offset, uint64_t value) {
-  Outgoing out;
+template <typename F>
+void FakeAmdIommu::RunThenSendDeferred(F locked_part) {
+  std::array<Outgoing, 64> out;
+  size_t count = 0;
   {
     FakeMutexLock l(mu_);
-    Write64Locked(offset, value);
-    out = deferred_out_;
-    deferred_out_ = {};
+    locked_part();
+    count = std::exchange(deferred_count_, 0);
+    std::copy_n(deferred_out_.begin(), count, out.begin());
   }
-  Send(out);  // a delivery made while commands ran (DeliverBeforeNextInvalidation)
+  for (size_t i = 0; i < count; ++i) Send(out[i]);
+}
+
+void FakeAmdIommu::Defer(const Outgoing& out) {
+  if (out.kind == Outgoing::kNone) return;
+  // More than the array holds only if a test fires dozens of IRTEs per command batch; keeping
+  // the last slot's interrupt is what a CPU's single pending bit per vector would do anyway.
+  deferred_out_[std::min(deferred_count_, deferred_out_.size() - 1)] = out;
+  deferred_count_ = std::min(deferred_count_ + 1, deferred_out_.size());
+}
+
+void FakeAmdIommu::FireDuringWait(uint16_t device_id) {
+  if (wait_fire_device_ != device_id) return;
+  for (uint32_t index : wait_fire_indices_) {
+    Outgoing out;
+    wait_deliveries_.push_back({index, DeliverLocked(device_id, index, out)});
+    Defer(out);
+  }
+}
+
+void FakeAmdIommu::Write64(uint32_t offset, uint64_t value) {
+  // Deliveries made while commands ran (test hooks) are sent once the write is done.
+  RunThenSendDeferred([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { Write64Locked(offset, value); });
 }
 
 void FakeAmdIommu::Write64Locked(uint32_t offset, uint64_t value) {
@@ -130,10 +155,14 @@ void FakeAmdIommu::ExecuteCommand(uint64_t lo, uint64_t hi) {
     case amd::CommandOpcode::kInvalidateInterruptTable: {
       const auto cmd = amd::InvalidateInterruptTableCommand::FromHalves(lo, hi);
       const uint16_t device = static_cast<uint16_t>(cmd.device_id());
-      if (deliver_before_.armed && deliver_before_.device_id == device) {
+      if (deliver_before_.armed && deliver_before_.device_id == device &&
+          deliver_before_.skip-- == 0) {
         deliver_before_.armed = false;
-        last_early_delivery_ = DeliverLocked(device, deliver_before_.index, deferred_out_);
+        Outgoing out;
+        last_early_delivery_ = DeliverLocked(device, deliver_before_.index, out);
+        Defer(out);
       }
+      FireDuringWait(device);
       absl::erase_if(irte_cache_, [device](const auto& kv) { return (kv.first >> 16) == device; });
       ++irt_invalidations_;
       if (refetch_.armed && refetch_.device_id == device) {
@@ -151,6 +180,7 @@ void FakeAmdIommu::ExecuteCommand(uint64_t lo, uint64_t hi) {
       break;
     }
     case amd::CommandOpcode::kCompletionWait: {
+      FireDuringWait(wait_fire_device_);
       const auto cmd = amd::CompletionWaitCommand::FromHalves(lo, hi);
       if (!cmd.store()) break;
       if (completion_stores_before_drop_ > 0) {
@@ -346,15 +376,10 @@ void FakeAmdIommu::Send(const Outgoing& out) {
 }
 
 void FakeAmdIommu::StallCommands(bool stalled) {
-  Outgoing out;
-  {
-    FakeMutexLock l(mu_);
+  RunThenSendDeferred([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     commands_stalled_ = stalled;
     if (!stalled) ProcessCommands();
-    out = deferred_out_;
-    deferred_out_ = {};
-  }
-  Send(out);
+  });
 }
 
 void FakeAmdIommu::DropCompletionStores(uint32_t count, uint32_t after) {

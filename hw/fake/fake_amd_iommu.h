@@ -17,7 +17,7 @@
 // fresh from memory on every interrupt (see hw/amd/iommu.h for the sources); every other field,
 // GAPPIDis included, comes from the cache until INVALIDATE_INTERRUPT_TABLE drops it. So a driver
 // that forgets an invalidation sees stale behaviour. With Control.IRTCacheDis nothing is cached.
-// The DTE is read fresh every time (the fake does not model DTE caching).
+// DTEs are cached the same way, until INVALIDATE_DEVTAB_ENTRY.
 //
 // Fault injection: a stalled command processor (head frozen: the driver times out), COMPLETION_
 // WAIT stores that never happen, Control bits that do not stick.
@@ -25,10 +25,13 @@
 #ifndef IRQVIRT_HW_FAKE_FAKE_AMD_IOMMU_H_
 #define IRQVIRT_HW_FAKE_FAKE_AMD_IOMMU_H_
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -86,17 +89,38 @@ class FakeAmdIommu : public MmioRegion {
     mid_delivery_hook_ = std::move(hook);
   }
 
-  // Tests: the next INVALIDATE_INTERRUPT_TABLE of `device_id` is preceded by a device
-  // interrupt on IRTE `index` (it arrives in the window between the driver's IRTE write and the
-  // invalidation, so it may combine a cached entry with fresh fields). Its result:
-  // last_early_delivery().
-  void DeliverBeforeNextInvalidation(uint16_t device_id, uint32_t index) {
+  // Tests: the next INVALIDATE_INTERRUPT_TABLE of `device_id` (or, with `skip`, the one after
+  // `skip` more) is preceded by a device interrupt on IRTE `index` (it arrives in the window
+  // between the driver's IRTE write and the invalidation, so it may combine a cached entry with
+  // fresh fields). Its result: last_early_delivery().
+  void DeliverBeforeNextInvalidation(uint16_t device_id, uint32_t index, uint32_t skip = 0) {
     FakeMutexLock l(mu_);
-    deliver_before_ = {true, device_id, index};
+    deliver_before_ = {true, device_id, index, skip};
   }
   Delivery last_early_delivery() const {
     FakeMutexLock l(mu_);
     return last_early_delivery_;
+  }
+
+  // Tests: devices keep firing while the driver waits for the IOMMU. From now on every IRTE in
+  // `indices` of `device_id` sends one interrupt just before each INVALIDATE_INTERRUPT_TABLE of
+  // that device is executed (the cache still holds what it held: a cached entry combines with
+  // fresh fields) and one at each COMPLETION_WAIT (after the invalidations before it: the entry
+  // is fetched, and cached, from memory as it is then). An empty list stops it. The deliveries
+  // are recorded for TakeCommandWaitDeliveries(); their interrupts are sent when the register
+  // write that ran the commands returns, as the CPUs they target see them after the fact.
+  void FireDuringCommandWaits(uint16_t device_id, std::vector<uint32_t> indices) {
+    FakeMutexLock l(mu_);
+    wait_fire_device_ = device_id;
+    wait_fire_indices_ = std::move(indices);
+  }
+  struct IndexedDelivery {
+    uint32_t index = 0;
+    Delivery delivery;
+  };
+  std::vector<IndexedDelivery> TakeCommandWaitDeliveries() {
+    FakeMutexLock l(mu_);
+    return std::exchange(wait_deliveries_, {});
   }
 
   // --- fault injection ---
@@ -157,11 +181,23 @@ class FakeAmdIommu : public MmioRegion {
     bool armed = false;
     uint16_t device_id = 0;
     uint32_t index = 0;
+    uint32_t skip = 0;  // matching invalidations to let pass first
   };
   Refetch refetch_ ABSL_GUARDED_BY(mu_);
   Refetch deliver_before_ ABSL_GUARDED_BY(mu_);
   Delivery last_early_delivery_ ABSL_GUARDED_BY(mu_);
-  Outgoing deferred_out_ ABSL_GUARDED_BY(mu_);  // sent by Write64 after unlocking
+  // Interrupts raised while commands ran, sent by SendDeferred after unlocking (a fixed array:
+  // the command path allocates nothing when no test hook is armed).
+  std::array<Outgoing, 64> deferred_out_ ABSL_GUARDED_BY(mu_);
+  size_t deferred_count_ ABSL_GUARDED_BY(mu_) = 0;
+  void Defer(const Outgoing& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs `locked_part` under the lock, then sends what it deferred.
+  template <typename F>
+  void RunThenSendDeferred(F locked_part);
+  void FireDuringWait(uint16_t device_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint16_t wait_fire_device_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<uint32_t> wait_fire_indices_ ABSL_GUARDED_BY(mu_);
+  std::vector<IndexedDelivery> wait_deliveries_ ABSL_GUARDED_BY(mu_);
   void Write64Locked(uint32_t offset, uint64_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Delivery DeliverLocked(uint16_t device_id, uint32_t index, Outgoing& out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

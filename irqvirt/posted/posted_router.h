@@ -83,7 +83,7 @@ struct RouterStats {
   uint64_t ga_log_overflows = 0;
   uint64_t overflow_rescan_wakes = 0; // blocked vCPUs woken by the post-overflow rescan
   uint64_t gappi_dis_deferred = 0;    // loads that could not set GAPPIDis (command failure)
-  uint64_t rebind_wakes = 0;          // old owners woken after a move (see Bind)
+  uint64_t rebind_wakes = 0;          // blocked vCPUs woken after an IRTE changed page (see Bind)
 };
 
 template <hw::Platform P>
@@ -192,6 +192,16 @@ class PostedRouter {
   // Load's version: cannot fail. If setting GAPPIDis fails, the IRTE keeps GAPPIDis clear.
   void UpdateOwnedKeepGappiDisOnFailure(Vcpu& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
   void Link(Vcpu& v, Binding* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
+  // After an IRTE write that changed (or tried to change) which vAPIC page the entry posts into:
+  // whether `v` is blocked with an IRR bit set, which the window may have left unnotified.
+  static bool NeedsWakeAfterPageChange(const Vcpu& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock) {
+    return v.state == RunState::kBlocked &&
+           wakeup::VapicIrrPending::HasPending(v.config.vapic_page);
+  }
+  void WakeAfterPageChange(VcpuId vcpu) {
+    platform_.WakeVcpu(vcpu);
+    rebind_wakes_.fetch_add(1, std::memory_order_relaxed);
+  }
   void Unlink(Vcpu& v, Binding* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
   // The second lock of Bind's ordered pair, taken only when the binding moves between vCPUs
   // (interrupts already off). Clang's analysis cannot follow a conditional lock; the pair's
@@ -467,17 +477,16 @@ absl::Status PostedRouter<P>::Bind(IrteRef irte, VcpuId vcpu, uint8_t guest_vect
   }
   // Until the invalidation completed, the IOMMU could combine the old owner's cached root
   // pointer and vector with the new owner's fresh tag, destination and IsRun: an interrupt then
-  // lands in the old owner's IRR while the wakeup goes to the new one. Now that no more can,
-  // a blocked old owner with something pending is woken here (spurious at worst).
-  const bool wake_old_owner = r.ok() && moving && r.invalidated &&
-                              from->state == RunState::kBlocked &&
-                              wakeup::VapicIrrPending::HasPending(from->config.vapic_page);
+  // lands in the old owner's IRR while the notification goes to the new one. A failed move
+  // adds the reverse (the new entry cached, the old one's fresh fields after the rollback). Now
+  // that the entry the IOMMU uses is settled, a blocked vCPU on either side with something
+  // pending is woken here (spurious at worst).
+  const bool wake_from = moving && NeedsWakeAfterPageChange(*from);
+  const bool wake_to = moving && !r.ok() && NeedsWakeAfterPageChange(to);
   UnlockIfAny(second);
   platform_.UnlockIrqRestore(first->lock, flags);
-  if (wake_old_owner) {
-    platform_.WakeVcpu(old_owner);
-    rebind_wakes_.fetch_add(1, std::memory_order_relaxed);
-  }
+  if (wake_from) WakeAfterPageChange(old_owner);
+  if (wake_to) WakeAfterPageChange(vcpu);
   if (!r.ok()) {
     return absl::UnavailableError(absl::StrFormat(
         "vCPU %u: binding IRTE %#x:%u (guest vector %#x) failed: %s; the IRTE and the vCPU "
@@ -515,7 +524,11 @@ absl::Status PostedRouter<P>::Remap(IrteRef irte, uint8_t host_vector, uint32_t 
     const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
     r = iommu_.WriteIrte(irte.device_id, irte.index, {e.lo(), e.hi()});
     if (r.ok()) Unlink(v, b);
+    // While the write was in flight the IOMMU could post with the cached guest entry but read
+    // the remapped entry's fresh bits (no IsRun, no GALogIntr): an IRR bit with no wakeup.
+    const bool wake_owner = NeedsWakeAfterPageChange(v);
     platform_.UnlockIrqRestore(v.lock, flags);
+    if (wake_owner) WakeAfterPageChange(owner);
     if (r.ok()) bindings_.erase(it);
   }
   if (!r.ok()) {

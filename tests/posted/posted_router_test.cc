@@ -273,6 +273,49 @@ TEST_F(RouterTest, RebindBetweenBlockedVcpusWakesTheOldOwner) {
   EXPECT_EQ(router().stats().rebind_wakes, 1u);
 }
 
+// Found by the property test once devices fired during command waits (issue 14 acceptance 4):
+// the same window on Remap. An interrupt between the switch to remapped mode and its
+// invalidation posts with the cached guest entry but reads the remapped entry's fresh bits
+// (no IsRun, no GALogIntr): vCPU 0's IRR is set and nothing notifies. Remap wakes the owner.
+TEST_F(RouterTest, RemapOfABlockedOwnersIrteWakesIt) {
+  Start({}, 1);
+  ASSERT_TRUE(router().Bind(kNic, 0, 0x41).ok());
+  ASSERT_TRUE(router().Load(0, 1).ok());
+  ASSERT_EQ(h().Fire(kNic).kind, DeliveryKind::kDoorbell);  // the IOMMU caches vCPU 0's entry
+  h().DrainIrr(0);
+  ASSERT_EQ(router().Block(0, 1).decision, BlockDecision::kSleep);
+  const uint64_t wakes = platform().wake_count(0);
+  h().fake().DeliverBeforeNextInvalidation(kNic.device_id, kNic.index);
+  ASSERT_TRUE(router().Remap(kNic, 0x90, apic(2)).ok());
+  const hw::fake::Delivery early = h().fake().last_early_delivery();
+  ASSERT_EQ(early.kind, DeliveryKind::kIrrOnly) << "posted, with nobody notified";
+  ASSERT_TRUE(h().IrrSet(0, 0x41));
+  EXPECT_EQ(platform().wake_count(0), wakes + 1) << "vCPU 0 sleeps with 0x41 pending";
+}
+
+// The reverse mix, on a failed move: a device interrupt during the wait caches vCPU 1's new
+// entry; the wait times out and the IRTE is rolled back to vCPU 0's; an interrupt before the
+// flush that follows posts into vCPU 1's page (cached) and notifies vCPU 0 (fresh). vCPU 1,
+// blocked, does not own the IRTE, yet has an IRR bit set: the router wakes it too.
+TEST_F(RouterTest, FailedRebindWakesTheBlockedVcpuItPostedInto) {
+  Start({}, 2);
+  ASSERT_TRUE(router().Bind(kNic, 0, 0x41).ok());
+  ASSERT_TRUE(router().Load(0, 1).ok());
+  ASSERT_EQ(router().Block(0, 1).decision, BlockDecision::kSleep);
+  ASSERT_TRUE(router().Load(1, 2).ok());
+  ASSERT_EQ(router().Block(1, 2).decision, BlockDecision::kSleep);
+  const uint64_t wakes1 = platform().wake_count(1);
+  h().fake().DropCompletionStores(1);
+  h().fake().RefetchAfterNextInvalidation(kNic.device_id, kNic.index);
+  h().fake().DeliverBeforeNextInvalidation(kNic.device_id, kNic.index, /*skip=*/1);
+  ASSERT_EQ(router().Bind(kNic, 1, 0x51).code(), absl::StatusCode::kUnavailable);
+  const hw::fake::Delivery early = h().fake().last_early_delivery();
+  ASSERT_EQ(early.vapic_page_pa, h().page_pa(1)) << "the window's interrupt used the cached entry";
+  ASSERT_TRUE(h().IrrSet(1, 0x51));
+  EXPECT_EQ(router().OwnerOf(kNic), 0);
+  EXPECT_EQ(platform().wake_count(1), wakes1 + 1) << "vCPU 1 sleeps with 0x51 pending";
+}
+
 // Issue 14, story 4: a Load that could not set GAPPIDis (its command failed) defers it; the Put
 // that follows changes only IsRun, issues no command and cannot fail, even while commands fail.
 TEST_F(RouterTest, PutAfterADeferredGappiDisIssuesNoCommandAndSucceeds) {
@@ -320,10 +363,13 @@ TEST_F(RouterTest, VmTeardownWithEntriesStillInTheLog) {
   }
   platform().SetIrqsDisabled(kGaLogCpu, true);
   for (uint16_t v = 0; v < 4; ++v) EXPECT_EQ(h().Fire({kDev, v}).kind, DeliveryKind::kGaLog);
-  // Tear the VM down: IRTEs back to the host, vCPUs removed, backing pages freed.
+  // Tear the VM down: IRTEs back to the host, vCPUs removed, backing pages freed. (Remap wakes
+  // each old vCPU, blocked with an IRR bit set, itself: see Bind on the write window.)
+  uint64_t wakes_at_teardown[4];
   for (uint16_t v = 0; v < 4; ++v) {
     ASSERT_TRUE(router().Remap({kDev, v}, 0x60, apic(0)).ok());
     ASSERT_TRUE(router().RemoveVcpu(v).ok());
+    wakes_at_teardown[v] = platform().wake_count(v);
   }
   // A new VM reuses the vCPU slots before the stale entries are drained.
   ASSERT_TRUE(h().AddVcpu(0, 2, 0).ok());
@@ -331,7 +377,7 @@ TEST_F(RouterTest, VmTeardownWithEntriesStillInTheLog) {
   platform().SetIrqsDisabled(kGaLogCpu, false);
   EXPECT_EQ(router().stats().ga_log_unknown_tags, 4u);
   EXPECT_EQ(router().stats().ga_log_wakes, 0u);
-  for (VcpuId v = 0; v < 4; ++v) EXPECT_EQ(platform().wake_count(v), 0u);
+  for (VcpuId v = 0; v < 4; ++v) EXPECT_EQ(platform().wake_count(v), wakes_at_teardown[v]);
 }
 
 TEST_F(RouterTest, RemoveVcpuRefusesWhileItOwnsIrtes) {

@@ -1,13 +1,22 @@
 // Seeded property test: thousands of random sequences of bind / unbind (remap) / rebind,
 // load / put / block / unblock / migrate, device interrupts (bursts that overflow the GA log, a GA
 // log CPU that is busy with interrupts off), CPU offline / online and injected command failures,
-// run against the whole stack on fakes and checked against a small reference model:
+// with devices that keep firing while the driver waits for the IOMMU (the fake caches entries
+// between the IRTE write and its invalidation, so those deliveries may combine a cached half with
+// fresh fields), run against the whole stack on fakes and checked against a small reference model:
 //   - every device interrupt ends in the IRR of the vCPU the model says it is bound to (and a
 //     running vCPU's pCPU gets the doorbell); a remapped one reaches the host vector;
+//   - an interrupt delivered while an operation waited for the IOMMU went where the IRTE pointed
+//     before the operation, after it, or where the operation tried to point it: never a page,
+//     vector or host destination the IRTE never named (no misdirected post);
 //   - every vCPU that went to sleep and has a pending IRR has been woken, whenever the GA log
 //     CPU can take interrupts;
 //   - a failed operation changes nothing the model can see, and the router's own invariants hold.
 // Seed: IRQVIRT_PROPERTY_SEED (the failing sequence's seed is printed).
+#include <algorithm>
+#include <cstdlib>
+#include <initializer_list>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -62,9 +71,20 @@ class Sequence {
     if (auto s = h().iommu().AttachDevice(kDev); !s.ok()) return s.ToString();
     if (auto s = h().AddVcpus(kVcpus); !s.ok()) return s.ToString();
     online_.assign(kCpus, true);
+    if (Chance(0.75)) {  // most sequences: some devices keep firing during every command wait
+      std::vector<uint32_t> firing;
+      for (uint16_t i = 0; i < kIrtes; ++i) {
+        if (Chance(0.3)) firing.push_back(i);
+      }
+      h().fake().FireDuringCommandWaits(kDev, firing);
+    }
     for (int op = 0; op < kOpsPerSequence && error_.empty(); ++op) {
+      ModelIrte before[kIrtes];
+      std::copy(std::begin(irtes_), std::end(irtes_), std::begin(before));
+      attempt_index_ = -1;
       Step();
       h().fake().DropCompletionStores(0);
+      CheckCommandWaitDeliveries(before);
       CheckWakeups();
     }
     if (error_.empty()) {
@@ -86,6 +106,14 @@ class Sequence {
   bool Chance(double p) { return std::bernoulli_distribution(p)(rng_); }
   void Fail(const std::string& what) {
     if (error_.empty()) error_ = absl::StrFormat("seed %#x (%s): %s", seed_, gappi_ ? "GAPPI" : "GA log", what);
+    if (tracing_) {
+      for (const std::string& line : trace_) error_ += "\n  " + line;
+    }
+  }
+  // IRQVIRT_PROPERTY_TRACE=1: a failure lists the sequence's operations.
+  template <typename... Args>
+  void Trace(const absl::FormatSpec<Args...>& format, const Args&... args) {
+    if (tracing_) trace_.push_back(absl::StrFormat(format, args...));
   }
   int OnlineCpu() {
     for (;;) {
@@ -104,19 +132,28 @@ class Sequence {
   void Step() {
     const uint32_t op = Rand(100);
     const VcpuId v = Rand(kVcpus);
-    if (op < 12) return Bind(static_cast<uint16_t>(Rand(kIrtes)), v);
-    if (op < 16) return Remap(static_cast<uint16_t>(Rand(kIrtes)));
+    const uint16_t index = static_cast<uint16_t>(Rand(kIrtes));
+    static constexpr const char* kNames[] = {"bind", "remap", "load",         "put",   "block",
+                                             "fire", "burst", "hotplug/mask", "unmask"};
+    static constexpr uint32_t kEnds[] = {12, 16, 34, 44, 58, 88, 92, 97, 100};
+    const size_t which =
+        std::upper_bound(std::begin(kEnds), std::end(kEnds), op) - std::begin(kEnds);
+    Trace("%s vCPU %u IRTE %u (vCPU %u: IRR %d, wakes %u)", kNames[which], v, index, v,
+          h().AnyIrr(v), platform().wake_count(v));
+    if (op < 12) return Bind(index, v);
+    if (op < 16) return Remap(index);
     if (op < 34) return Load(v);
     if (op < 44) return Put(v);
     if (op < 58) return Block(v);
-    if (op < 88) return Fire(static_cast<uint16_t>(Rand(kIrtes)));
-    if (op < 92) return Burst(static_cast<uint16_t>(Rand(kIrtes)));
+    if (op < 88) return Fire(index);
+    if (op < 92) return Burst(index);
     if (op < 97) return gappi_ ? Hotplug() : SetGaLogCpuMasked(!ga_log_masked_);
     SetGaLogCpuMasked(false);
   }
 
   void Bind(uint16_t index, VcpuId v) {
     const uint8_t vector = static_cast<uint8_t>(0x20 + Rand(0xd0));
+    Attempt(index, ModelIrte{static_cast<int>(v), vector});
     MaybeInject();
     const absl::Status s = router().Bind({kDev, index}, v, vector);
     if (s.ok()) {
@@ -132,6 +169,7 @@ class Sequence {
   void Remap(uint16_t index) {
     const uint8_t vector = static_cast<uint8_t>(0x80 + Rand(0x70));
     const uint32_t apic = platform().apic_id(OnlineCpu());
+    Attempt(index, ModelIrte{-1, 0, true, vector, apic});
     MaybeInject();
     if (router().Remap({kDev, index}, vector, apic).ok()) {
       irtes_[index] = ModelIrte{-1, 0, true, vector, apic};
@@ -226,6 +264,66 @@ class Sequence {
     }
   }
 
+  // What an operation tries to make of an IRTE (what the device may see while it waits).
+  void Attempt(uint16_t index, const ModelIrte& target) {
+    attempt_index_ = index;
+    attempt_ = target;
+  }
+
+  // Whether delivery `d` is one the IOMMU can make from IRTE states `states` (what the entry was,
+  // is, or was being made), given that it caches an entry between its write and the invalidation:
+  // the cached fields (format, vector, vAPIC root pointer) come from one fetched state, and the
+  // fresh ones (destination, IsRun, tag) may come from another.
+  bool DeliveryPossible(std::initializer_list<const ModelIrte*> states,
+                        const hw::fake::Delivery& d) {
+    bool any_guest = false;
+    for (const ModelIrte* m : states) any_guest |= m->vcpu >= 0;
+    for (const ModelIrte* m : states) {
+      if (m->vcpu < 0 && !m->remapped) {
+        if (d.kind == DeliveryKind::kFault) return true;
+        continue;
+      }
+      if (m->remapped) {
+        if (d.kind != DeliveryKind::kRemapped || d.vector != m->host_vector) continue;
+        if (any_guest) return true;  // destination read fresh from a guest-mode entry
+        for (const ModelIrte* fresh : states) {
+          const uint32_t destination = fresh->remapped ? fresh->host_apic : 0;  // zeroed entry
+          if (destination == d.apic_id) return true;
+        }
+        continue;
+      }
+      if (d.kind == DeliveryKind::kFault || d.kind == DeliveryKind::kRemapped) continue;
+      const bool vector_ok = d.kind == DeliveryKind::kGappi || d.vector == m->vector;  // GAPPI: tag
+      if (vector_ok && d.vapic_page_pa == h().page_pa(static_cast<VcpuId>(m->vcpu))) return true;
+    }
+    return false;
+  }
+
+  std::string Describe(const ModelIrte& m) {
+    if (m.remapped) return absl::StrFormat("remapped %#x@%u", m.host_vector, m.host_apic);
+    if (m.vcpu < 0) return "unprogrammed";
+    return absl::StrFormat("vCPU %d vector %#x page %#x", m.vcpu, m.vector,
+                           h().page_pa(static_cast<VcpuId>(m.vcpu)));
+  }
+
+  void CheckCommandWaitDeliveries(const ModelIrte (&before)[kIrtes]) {
+    for (const auto& [index, d] : h().fake().TakeCommandWaitDeliveries()) {
+      Trace("  during a wait: IRTE %u kind %d vector %#x page %#x APIC %u", index,
+            static_cast<int>(d.kind), d.vector, d.vapic_page_pa, d.apic_id);
+      const bool attempted = attempt_index_ == static_cast<int>(index);
+      const bool ok = DeliveryPossible(
+          {&before[index], &irtes_[index], attempted ? &attempt_ : &irtes_[index]}, d);
+      if (!ok) {
+        Fail(absl::StrFormat(
+            "IRTE %u fired during a command wait: delivery kind %d, vector %#x, page %#x, APIC %u "
+            "matches neither its state before (%s), after (%s) nor the attempted one (%s)",
+            index, static_cast<int>(d.kind), d.vector, d.vapic_page_pa, d.apic_id,
+            Describe(before[index]), Describe(irtes_[index]),
+            attempt_index_ == static_cast<int>(index) ? Describe(attempt_) : "none"));
+      }
+    }
+  }
+
   void CheckWakeups() {
     if (ga_log_masked_) return;  // the GA log interrupt is latched, not lost
     for (VcpuId v = 0; v < kVcpus; ++v) {
@@ -245,9 +343,13 @@ class Sequence {
   std::unique_ptr<LogicalStack> stack_;
   ModelVcpu vcpus_[kVcpus];
   ModelIrte irtes_[kIrtes];
+  int attempt_index_ = -1;  // the IRTE the current operation tries to change, if any
+  ModelIrte attempt_;
   std::vector<bool> online_;
   bool ga_log_masked_ = false;
   std::string error_;
+  const bool tracing_ = std::getenv("IRQVIRT_PROPERTY_TRACE") != nullptr;
+  std::vector<std::string> trace_;
 };
 
 class PropertyTest : public ::testing::TestWithParam<bool> {};

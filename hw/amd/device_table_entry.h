@@ -17,9 +17,12 @@ inline constexpr uint32_t kDteInterruptQword = 2;  // byte offset 16 within the 
 
 // IntCtl values: 0 abort, 1 forward unmapped, 2 remap (DTE_IRQ_REMAP_INTCTL = 2 << 60).
 inline constexpr uint64_t kIntCtlRemapped = 2;
-// IntTabLen: 2^len entries; 9 = 512 (MAX_IRQS_PER_TABLE).
+// IntTabLen: 2^len entries; 9 = 512 (DTE_INTTABLEN_VALUE_512), 11 = 2048 (DTE_INTTABLEN_VALUE_2K,
+// only with Control.NumIntRemapMode = 2K).
 inline constexpr uint64_t kIntTabLen512 = 9;
-inline constexpr uint32_t kIrtEntries = 512;
+inline constexpr uint64_t kIntTabLen2K = 11;
+inline constexpr uint32_t kIrtEntries512 = 512;
+inline constexpr uint32_t kIrtEntries2K = 2048;
 inline constexpr uint32_t kIrtAlignment = 128;  // DTE_INTTAB_ALIGNMENT
 
 class DteInterrupt : public reg::Register<DteInterrupt, 64> {

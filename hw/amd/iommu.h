@@ -65,6 +65,11 @@ struct IommuConfig {
   bool request_gappi = false;
   // Bounded waits: completion semaphore, command-buffer space, GALogRun. One MMIO read per try.
   uint32_t poll_limit = 100000;
+  // Entries per device's interrupt remapping table: 2048 when the IOMMU supports it
+  // (EFR2.NumIntRemapSup = 1; 32 KiB per device) and this allows it, 512 (8 KiB) otherwise.
+  // With 2K tables the embedder's MSI addresses must set DM = 1 whatever the IRTE says (Linux
+  // fill_msi_msg). Only 512 and 2048 are valid.
+  uint32_t max_irt_entries = kIrtEntries2K;
 };
 
 // Why a command round trip failed. Hot paths return this (no allocation).
@@ -130,6 +135,8 @@ class Iommu {
   bool gappi_active() const { return gappi_active_; }
   bool gappi_dis_supported() const { return gappi_dis_supported_; }
   bool irt_cache_disabled() const { return irt_cache_disabled_; }
+  // Entries in every attached device's interrupt remapping table (512 or 2048).
+  uint32_t irt_entries() const { return irt_entries_; }
   // Why the mode differs from what was requested ("" when it does not).
   const std::string& mode_note() const { return mode_note_; }
   const IommuConfig& config() const { return config_; }
@@ -144,8 +151,8 @@ class Iommu {
   // Where the GA log interrupt goes now (config().ga_log_interrupt_apic_id until retargeted).
   uint32_t ga_log_interrupt_apic_id() const { return ga_log_apic_id_; }
 
-  // Cold: gives `device_id` a 512-entry interrupt remapping table (all entries invalid) and
-  // points its DTE at it.
+  // Cold: gives `device_id` an irt_entries()-entry interrupt remapping table (all entries
+  // invalid) and points its DTE at it.
   absl::Status AttachDevice(uint16_t device_id);
   bool attached(uint16_t device_id) const {
     return device_id <= config_.max_device_id && tables_[device_id].va != nullptr;
@@ -215,7 +222,7 @@ class Iommu {
   IommuControl ReadControl() { return IommuControl::FromRaw(mmio_.Read64(mmio::kControl)); }
   void WriteControl(IommuControl c) { mmio_.Write64(mmio::kControl, c.raw()); }
   IrteWords* Slot(uint16_t device_id, uint32_t index) const {
-    if (!attached(device_id) || index >= kIrtEntries) return nullptr;
+    if (!attached(device_id) || index >= irt_entries_) return nullptr;
     return static_cast<IrteWords*>(tables_[device_id].va) + index;
   }
   CommandError QueueCommand(IrteWords command) ABSL_EXCLUSIVE_LOCKS_REQUIRED(command_lock_);
@@ -232,6 +239,7 @@ class Iommu {
   GuestIrMode mode_ = GuestIrMode::kLegacyGa;
   bool gappi_active_ = false;
   bool gappi_dis_supported_ = false;
+  uint32_t irt_entries_ = kIrtEntries512;
   bool irt_cache_disabled_ = false;
   std::string mode_note_;
 
@@ -276,6 +284,11 @@ absl::StatusOr<std::unique_ptr<Iommu<P>>> Iommu<P>::Create(P& platform, MmioRegi
   if (config.ga_log_interrupt_vector < 0x20) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "AMD IOMMU: GA log interrupt vector %#x is reserved (< 0x20)", config.ga_log_interrupt_vector));
+  }
+  if (config.max_irt_entries != kIrtEntries512 && config.max_irt_entries != kIrtEntries2K) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "AMD IOMMU: max_irt_entries %u: interrupt remapping tables have 512 or 2048 entries",
+        config.max_irt_entries));
   }
   std::unique_ptr<Iommu> iommu(new Iommu(platform, mmio, memory, config));
   absl::Status s = iommu->Enable();
@@ -329,7 +342,14 @@ absl::Status Iommu<P>::Enable() {
   control = ReadControl();
   irt_cache_disabled_ = control.irt_cache_dis() != 0;
   control.set_cmd_buf_en(1).set_ga_en(1).set_xt_en(1).set_int_cap_xt_en(1);
+  // 2K tables when advertised (FEATURE_NUM_INT_REMAP_SUP_2K) and allowed; the DTEs written by
+  // AttachDevice follow what the mode read back says.
+  const bool want_2k =
+      efr2.num_int_remap_sup() == kNumIntRemap2K && config_.max_irt_entries == kIrtEntries2K;
+  control.set_num_int_remap_mode(want_2k ? kNumIntRemap2K : 0);
   WriteControl(control);
+  irt_entries_ =
+      ReadControl().num_int_remap_mode() == kNumIntRemap2K ? kIrtEntries2K : kIrtEntries512;
 
   // The mode: GAPPI only when asked, advertised, and vAPIC guest mode is available; the GA log
   // otherwise. gappi_active_ becomes true only at the very end, after GAPPIEn read back as set.
@@ -401,6 +421,7 @@ template <Platform P>
 void Iommu<P>::Disable() {
   IommuControl control = ReadControl();
   control.set_gappi_en(0).set_ga_log_en(0).set_ga_int_en(0).set_gam_en(0).set_cmd_buf_en(0);
+  control.set_num_int_remap_mode(0);
   WriteControl(control);
   gappi_active_ = false;
   for (DmaBuffer& t : tables_) {
@@ -431,14 +452,15 @@ absl::Status Iommu<P>::AttachDevice(uint16_t device_id) {
   if (attached(device_id)) {
     return absl::AlreadyExistsError(absl::StrFormat("AMD IOMMU: device %#x already attached", device_id));
   }
-  auto table = memory_.Allocate(kIrtEntries * sizeof(IrteWords), kIrtAlignment);
+  auto table = memory_.Allocate(irt_entries_ * sizeof(IrteWords), kIrtAlignment);
   if (!table.ok()) return table.status();
   tables_[device_id] = *table;
-  const DteInterrupt dte = DteInterrupt()
-                               .set_interrupt_valid(1)
-                               .set_int_tab_len(kIntTabLen512)
-                               .set_int_table_root(table->pa >> 6)
-                               .set_int_ctl(kIntCtlRemapped);
+  const DteInterrupt dte =
+      DteInterrupt()
+          .set_interrupt_valid(1)
+          .set_int_tab_len(irt_entries_ == kIrtEntries2K ? kIntTabLen2K : kIntTabLen512)
+          .set_int_table_root(table->pa >> 6)
+          .set_int_ctl(kIntCtlRemapped);
   auto* qwords = static_cast<uint64_t*>(device_table_.va) +
                  static_cast<size_t>(device_id) * (kDeviceTableEntryBytes / 8);
   std::atomic_ref<uint64_t>(qwords[kDteInterruptQword]).store(dte.raw(), std::memory_order_release);

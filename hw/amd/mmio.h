@@ -109,12 +109,18 @@ class IommuControl : public reg::Register<IommuControl, 64> {
   IRQVIRT_FIELD(27, 25, gam_en);          // GAMEn: 1 = guest vAPIC mode (Linux sets bit 25, CONTROL_GAM_EN)
   IRQVIRT_FIELD(28, 28, ga_log_en);       // GALogEn (CONTROL_GALOG_EN)
   IRQVIRT_FIELD(29, 29, ga_int_en);       // GAIntEn (CONTROL_GAINT_EN)
+  IRQVIRT_FIELD(44, 43,
+                num_int_remap_mode);  // NumIntRemapMode: 1 = 2K IRTEs (CONTROL_NUM_INT_REMAP_MODE)
   IRQVIRT_FIELD(50, 50, xt_en);           // XTEn: 32-bit destinations (CONTROL_XT_EN)
   IRQVIRT_FIELD(51, 51, int_cap_xt_en);   // IntCapXTEn (CONTROL_INTCAPXT_EN)
   IRQVIRT_FIELD(55, 55, gappi_en);        // GAPPIEn (RFC: CONTROL_GAPPI_EN 55)
   IRQVIRT_FIELD(59, 59, irt_cache_dis);   // IRTCacheDis: IRTEs not cached (CONTROL_IRTCACHEDIS)
   IRQVIRT_FIELD(61, 61, snp_avic_en);     // SNPAVICEn (CONTROL_SNPAVIC_EN)
 };
+
+// IommuControl::num_int_remap_mode and IommuExtendedFeature2::num_int_remap_sup: 2048-entry
+// interrupt remapping tables (CONTROL_NUM_INT_REMAP_MODE_2K, FEATURE_NUM_INT_REMAP_SUP_2K).
+inline constexpr uint64_t kNumIntRemap2K = 1;
 
 // Guest APIC mode value for IommuControl::gam_en.
 inline constexpr uint64_t kGamVirtualApic = 1;

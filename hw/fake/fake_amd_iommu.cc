@@ -42,7 +42,10 @@ FakeAmdIommu::FakeAmdIommu(FakePhysicalMemory& memory, InterruptSink& sink,
                                            .set_ia_sup(1)
                                            .raw();
   regs_[amd::mmio::kExtendedFeature2] =
-      amd::IommuExtendedFeature2().set_gappi_dis_sup(features.gappi_dis_sup).raw();
+      amd::IommuExtendedFeature2()
+          .set_gappi_dis_sup(features.gappi_dis_sup)
+          .set_num_int_remap_sup(features.int_remap_2k ? amd::kNumIntRemap2K : 0)
+          .raw();
   regs_[amd::mmio::kControl] = IommuControl().set_irt_cache_dis(features.irt_cache_dis).raw();
 }
 
@@ -121,6 +124,7 @@ void FakeAmdIommu::WriteControl(uint64_t value) {
   const auto before = IommuControl::FromRaw(Reg(amd::mmio::kControl));
   auto after = IommuControl::FromRaw(value & ~refused_control_bits_);
   if (!features_.gappi_sup) after.set_gappi_en(0);
+  if (!features_.int_remap_2k) after.set_num_int_remap_mode(0);
   after.set_irt_cache_dis(features_.irt_cache_dis);  // firmware-owned in this model
   regs_[amd::mmio::kControl] = after.raw();
   auto status = IommuStatus::FromRaw(status_);
@@ -203,6 +207,14 @@ void FakeAmdIommu::ExecuteCommand(uint64_t lo, uint64_t hi) {
   }
 }
 
+uint32_t FakeAmdIommu::TableEntries(amd::DteInterrupt dte) const {
+  const uint64_t len = dte.int_tab_len();
+  if (len <= amd::kIntTabLen512) return 1u << len;
+  const bool mode_2k =
+      IommuControl::FromRaw(Reg(amd::mmio::kControl)).num_int_remap_mode() == amd::kNumIntRemap2K;
+  return len == amd::kIntTabLen2K && mode_2k ? amd::kIrtEntries2K : 0;
+}
+
 amd::IrteWords* FakeAmdIommu::IrteSlot(uint16_t device_id, uint32_t index) {
   const auto dtb = amd::DeviceTableBase::FromRaw(Reg(amd::mmio::kDeviceTableBase));
   const uint64_t dte_pa = (dtb.base_ppn() << 12) +
@@ -212,7 +224,7 @@ amd::IrteWords* FakeAmdIommu::IrteSlot(uint16_t device_id, uint32_t index) {
   if (dte_word == nullptr) return nullptr;
   const auto dte = amd::DteInterrupt::FromRaw(
       std::atomic_ref<uint64_t>(*dte_word).load(std::memory_order_acquire));
-  if (!dte.interrupt_valid() || index >= (1u << dte.int_tab_len())) return nullptr;
+  if (!dte.interrupt_valid() || index >= TableEntries(dte)) return nullptr;
   return static_cast<amd::IrteWords*>(
       memory_.Translate(dte.table_address() + uint64_t{index} * 16, 16));
 }
@@ -258,7 +270,11 @@ Delivery FakeAmdIommu::DeliverLocked(uint16_t device_id, uint32_t index, Outgoin
   if (!dte.interrupt_valid() || dte.int_ctl() != amd::kIntCtlRemapped) {
     return fault("DTE does not remap interrupts");
   }
-  if (index >= (1u << dte.int_tab_len())) return fault("index beyond IntTabLen");
+  if (index >= TableEntries(dte)) {
+    return fault(absl::StrFormat(
+        "index beyond the table (IntTabLen %u, NumIntRemapMode %u)", dte.int_tab_len(),
+        IommuControl::FromRaw(Reg(amd::mmio::kControl)).num_int_remap_mode()));
+  }
   auto* slot = static_cast<amd::IrteWords*>(
       memory_.Translate(dte.table_address() + uint64_t{index} * 16, 16));
   if (slot == nullptr) return fault("IRT not in memory");

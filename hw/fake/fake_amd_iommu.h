@@ -19,6 +19,9 @@
 // that forgets an invalidation sees stale behaviour. With Control.IRTCacheDis nothing is cached.
 // DTEs are cached the same way, until INVALIDATE_DEVTAB_ENTRY.
 //
+// Table size: a DTE's IntTabLen may say up to 512 entries (9), or 2048 (11) only while
+// Control.NumIntRemapMode is 2K; anything else is a fault, not a bigger table.
+//
 // Fault injection: a stalled command processor (head frozen: the driver times out), COMPLETION_
 // WAIT stores that never happen, Control bits that do not stick.
 // Thread-safe: one mutex; outgoing interrupts are sent after it is released.
@@ -35,6 +38,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "hw/amd/device_table_entry.h"
 #include "hw/amd/irte_atomic.h"
 #include "hw/amd/mmio.h"
 #include "hw/fake/fake_mutex.h"
@@ -51,6 +55,7 @@ struct FakeAmdIommuFeatures {
   bool gappi_sup = true;       // EFR.GAPPISup (RFC)
   bool gappi_dis_sup = true;   // EFR2.GAPPIDisSup (RFC)
   bool irt_cache_dis = false;  // Control.IRTCacheDis as firmware left it
+  bool int_remap_2k = false;   // EFR2.NumIntRemapSup = 1: Control.NumIntRemapMode 2K sticks
 };
 
 enum class DeliveryKind : uint8_t {
@@ -201,6 +206,8 @@ class FakeAmdIommu : public MmioRegion {
   void Write64Locked(uint32_t offset, uint64_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Delivery DeliverLocked(uint16_t device_id, uint32_t index, Outgoing& out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // How many IRTEs `dte`'s table has as the IOMMU sees it (0: IntTabLen invalid in this mode).
+  uint32_t TableEntries(amd::DteInterrupt dte) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The IRTE slot in guest memory through the DTE as it is now (nullptr: none).
   amd::IrteWords* IrteSlot(uint16_t device_id, uint32_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool commands_stalled_ ABSL_GUARDED_BY(mu_) = false;

@@ -440,10 +440,10 @@ absl::Status PostedRouter<P>::Bind(IrteRef irte, VcpuId vcpu, uint8_t guest_vect
         "vCPU %u: guest vector %#x is reserved (< 16) for IRTE %#x:%u", vcpu, guest_vector,
         irte.device_id, irte.index));
   }
-  if (!iommu_.attached(irte.device_id) || irte.index >= hw::amd::kIrtEntries) {
-    return absl::NotFoundError(absl::StrFormat(
-        "vCPU %u: IRTE %#x:%u does not exist (device not attached or index >= %u)", vcpu,
-        irte.device_id, irte.index, hw::amd::kIrtEntries));
+  if (!iommu_.attached(irte.device_id) || irte.index >= iommu_.irt_entries()) {
+    return absl::NotFoundError(
+        absl::StrFormat("vCPU %u: IRTE %#x:%u does not exist (device not attached or index >= %u)",
+                        vcpu, irte.device_id, irte.index, iommu_.irt_entries()));
   }
   absl::MutexLock l(&bind_mu_);
   if (!Added(vcpu)) return RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu).ToStatus();
@@ -504,7 +504,7 @@ absl::Status PostedRouter<P>::Remap(IrteRef irte, uint8_t host_vector, uint32_t 
     return absl::InvalidArgumentError(absl::StrFormat(
         "IRTE %#x:%u: host vector %#x is reserved (< 16)", irte.device_id, irte.index, host_vector));
   }
-  if (!iommu_.attached(irte.device_id) || irte.index >= hw::amd::kIrtEntries) {
+  if (!iommu_.attached(irte.device_id) || irte.index >= iommu_.irt_entries()) {
     return absl::NotFoundError(absl::StrFormat("IRTE %#x:%u does not exist", irte.device_id, irte.index));
   }
   hw::amd::IrteGaRemapped e;

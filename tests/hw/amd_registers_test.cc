@@ -121,6 +121,9 @@ TEST(IommuControl, BitNumbers) {
   EXPECT_EQ(IommuControl().set_gappi_en(1).raw(), uint64_t{1} << 55);
   EXPECT_EQ(IommuControl().set_irt_cache_dis(1).raw(), uint64_t{1} << 59);
   EXPECT_EQ(IommuControl().set_snp_avic_en(1).raw(), uint64_t{1} << 61);
+  // CONTROL_NUM_INT_REMAP_MODE 43, 2 bits; CONTROL_NUM_INT_REMAP_MODE_2K = 1.
+  EXPECT_EQ(IommuControl().set_num_int_remap_mode(kNumIntRemap2K).raw(), uint64_t{1} << 43);
+  EXPECT_EQ(IommuControl::FromRaw(uint64_t{3} << 43).num_int_remap_mode(), 3u);
   EXPECT_EQ(IommuControl().set_cmd_buf_en(1).raw(), uint64_t{1} << 12);
   // Typical AVIC bring-up value: IommuEn | CmdBufEn | GAEn | GAMEn | GALogEn | GAIntEn.
   const IommuControl c = IommuControl::FromRaw(0x1 | 0x1000 | 0x20000 | 0x2000000 | 0x10000000 |
@@ -141,6 +144,9 @@ TEST(IommuFeatures, BitNumbers) {
   EXPECT_EQ(IommuExtendedFeature::FromRaw(uint64_t{1} << 21).gam_sup(), 1u);
   EXPECT_EQ(IommuExtendedFeature2().set_gappi_dis_sup(1).raw(), uint64_t{1} << 4);
   EXPECT_EQ(IommuExtendedFeature2::FromRaw(0x20).snp_avic_sup(), 1u);
+  // FEATURE_NUM_INT_REMAP_SUP GENMASK(9, 8); value 1 = 2K.
+  EXPECT_EQ(IommuExtendedFeature2().set_num_int_remap_sup(kNumIntRemap2K).raw(), 0x100u);
+  EXPECT_EQ(IommuExtendedFeature2::FromRaw(0x300).num_int_remap_sup(), 3u);
 }
 
 TEST(IommuStatus, BitsAndWriteOneToClear) {

@@ -32,6 +32,7 @@ class IommuTest : public ::testing::Test {
     ASSERT_TRUE(h().AddVcpus(1).ok());
   }
   PostedHarness<>& h() { return stack_->harness; }
+  PostedRouter<hw::fake::LogicalPlatform>& router() { return h().router(); }
   IommuControl control() { return IommuControl::FromRaw(h().fake().control()); }
   IrteGaGuest GuestEntry(uint8_t vector, int cpu, bool is_run) {
     IrteGaGuest g;
@@ -313,6 +314,63 @@ TEST_F(IommuTest, BadEntriesAreRefused) {
   EXPECT_EQ(h().iommu().AttachDevice(300).code(), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(h().Fire({0x11, 0}).kind, DeliveryKind::kFault);  // no DTE
   EXPECT_EQ(h().Fire({kDevice, 100}).kind, DeliveryKind::kFault);  // IRTE not valid
+}
+
+// 2K interrupt remapping tables (EFR2.NumIntRemapSup = 1): the driver sets
+// Control.NumIntRemapMode = 2K, gives each device 2048 IRTEs and says so in the DTE (IntTabLen
+// 11); entry 2047 posts, 2048 does not exist.
+TEST_F(IommuTest, TwoKEntryTablesWhenTheIommuSupportsThem) {
+  HarnessOptions o;
+  o.features.int_remap_2k = true;
+  Start(o);
+  EXPECT_EQ(control().num_int_remap_mode(), hw::amd::kNumIntRemap2K);
+  EXPECT_EQ(h().iommu().irt_entries(), 2048u);
+  ASSERT_TRUE(router().Bind({kDevice, 2047}, 0, 0x41).ok());
+  ASSERT_TRUE(router().Load(0, 1).ok());
+  EXPECT_EQ(h().Fire({kDevice, 2047}).kind, DeliveryKind::kDoorbell);
+  EXPECT_TRUE(h().IrrSet(0, 0x41));
+  EXPECT_EQ(router().Bind({kDevice, 2048}, 0, 0x41).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(h().iommu().WriteIrte(kDevice, 2048, {}).error, CommandError::kBadEntry);
+}
+
+TEST_F(IommuTest, FiveTwelveEntryTablesWithoutTheFeatureOrWhenCapped) {
+  for (const bool supported : {false, true}) {
+    SCOPED_TRACE(supported ? "2K supported, capped at 512" : "2K not supported");
+    HarnessOptions o;
+    o.features.int_remap_2k = supported;
+    o.max_irt_entries = supported ? 512 : 2048;
+    Start(o);
+    EXPECT_EQ(control().num_int_remap_mode(), 0u);
+    EXPECT_EQ(h().iommu().irt_entries(), 512u);
+    ASSERT_TRUE(router().Bind({kDevice, 511}, 0, 0x41).ok());
+    EXPECT_EQ(router().Bind({kDevice, 512}, 0, 0x41).code(), absl::StatusCode::kNotFound);
+  }
+}
+
+TEST(IommuCreateTest, TableSizesOtherThan512Or2048AreRefused) {
+  hw::fake::LogicalPlatform platform(2);
+  HarnessOptions o;
+  o.max_irt_entries = 1024;
+  PostedHarness<> h(o);
+  const absl::Status s = h.Init(platform);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("512 or 2048"), std::string::npos) << s;
+}
+
+// The fake is no kinder than the hardware: IntTabLen 11 without 2K mode is no table at all.
+TEST_F(IommuTest, FakeRefusesA2KTableLengthWithout2KMode) {
+  HarnessOptions o;
+  o.features.int_remap_2k = true;
+  Start(o);
+  IrteGaRemapped r;
+  r.set_valid(1).set_vector(0x61).set_destination(stack_->platform.apic_id(1));
+  ASSERT_TRUE(h().iommu().WriteIrte(kDevice, 3, {r.lo(), r.hi()}).ok());
+  ASSERT_EQ(h().Fire({kDevice, 3}).kind, DeliveryKind::kRemapped);
+  h().fake().Write64(hw::amd::mmio::kControl,
+                     IommuControl(control()).set_num_int_remap_mode(0).raw());
+  const auto d = h().Fire({kDevice, 3});
+  EXPECT_EQ(d.kind, DeliveryKind::kFault);
+  EXPECT_NE(d.fault.find("IntTabLen 11"), std::string::npos) << d.fault;
 }
 
 TEST_F(IommuTest, RemappedEntryDeliversTheHostVectorToTheDestination) {

@@ -34,6 +34,7 @@ struct HarnessOptions {
   uint32_t poll_limit = 64;  // small: a fault-injected timeout costs microseconds in tests
   uint64_t refuse_control_bits = 0;
   bool rescan_after_overflow = true;
+  uint32_t max_irt_entries = hw::amd::kIrtEntries2K;
 };
 
 inline HarnessOptions GappiOptions() {
@@ -62,6 +63,7 @@ class PostedHarness {
     config.ga_log_interrupt_vector = kGaLogVector;
     config.request_gappi = options_.gappi;
     config.poll_limit = options_.poll_limit;
+    config.max_irt_entries = options_.max_irt_entries;
     auto iommu = Iommu::Create(platform, *iommu_fake_, memory_, config);
     if (!iommu.ok()) return iommu.status();
     iommu_ = std::move(*iommu);

@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -184,13 +185,25 @@ class PostedRouter {
     return vcpu < max_vcpus_ && vcpus_[vcpu].added.load(std::memory_order_acquire);
   }
   hw::amd::IrteWords GuestEntry(const Vcpu& v, uint8_t guest_vector, RunState state) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock) {
+    return WithVector(GuestEntryBase(v, state), guest_vector);
+  }
+  // The fields every IRTE `v` owns shares in `state` (all but the vector): the loops over a
+  // vCPU's IRTEs build it once and only set each binding's vector.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE hw::amd::IrteGaGuest GuestEntryBase(const Vcpu& v,
+                                                                   RunState state) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
+  static hw::amd::IrteWords WithVector(hw::amd::IrteGaGuest base, uint8_t guest_vector) {
+    base.set_vector(guest_vector);
+    return {base.lo(), base.hi()};
+  }
   // Rewrites every owned IRTE for `state`. On a failed write, restores the ones already written
   // for `rollback_state` and returns the error.
   RouteError UpdateOwned(VcpuId id, Vcpu& v, RunState state, RunState rollback_state)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
   // Load's version: cannot fail. If setting GAPPIDis fails, the IRTE keeps GAPPIDis clear.
-  void UpdateOwnedKeepGappiDisOnFailure(Vcpu& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void UpdateOwnedKeepGappiDisOnFailure(Vcpu& v)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
   void Link(Vcpu& v, Binding* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
   // After an IRTE write that changed (or tried to change) which vAPIC page the entry posts into:
   // whether `v` is blocked with an IRR bit set, which the window may have left unnotified.
@@ -364,10 +377,9 @@ absl::Status PostedRouter<P>::RemoveVcpu(VcpuId vcpu) {
 }
 
 template <hw::Platform P>
-hw::amd::IrteWords PostedRouter<P>::GuestEntry(const Vcpu& v, uint8_t guest_vector,
-                                               RunState state) const {
+inline hw::amd::IrteGaGuest PostedRouter<P>::GuestEntryBase(const Vcpu& v, RunState state) const {
   hw::amd::IrteGaGuest e;
-  e.set_valid(1).set_guest_mode(1).set_vector(guest_vector);
+  e.set_valid(1).set_guest_mode(1);
   e.set_ga_root_ptr(v.config.vapic_page_pa >> 12).set_ga_tag(v.ga_tag);
   e.set_destination(v.destination);
   e.set_is_run(state == RunState::kRunning);
@@ -377,15 +389,16 @@ hw::amd::IrteWords PostedRouter<P>::GuestEntry(const Vcpu& v, uint8_t guest_vect
   } else if (iommu_.gappi_dis_supported()) {
     e.set_gappi_dis(state != RunState::kBlocked);
   }
-  return {e.lo(), e.hi()};
+  return e;
 }
 
 template <hw::Platform P>
 RouteError PostedRouter<P>::UpdateOwned(VcpuId id, Vcpu& v, RunState state,
                                         RunState rollback_state) {
+  const hw::amd::IrteGaGuest base = GuestEntryBase(v, state);
   for (Binding* b = v.owned; b != nullptr; b = b->next) {
     const hw::amd::IrteWriteResult r =
-        iommu_.WriteIrte(b->irte.device_id, b->irte.index, GuestEntry(v, b->guest_vector, state));
+        iommu_.WriteIrte(b->irte.device_id, b->irte.index, WithVector(base, b->guest_vector));
     if (r.ok()) continue;
     RouteError error = RouteError::Of(RouteErrorCode::kHardware, id);
     error.irte = b->irte;
@@ -404,9 +417,10 @@ RouteError PostedRouter<P>::UpdateOwned(VcpuId id, Vcpu& v, RunState state,
 }
 
 template <hw::Platform P>
-void PostedRouter<P>::UpdateOwnedKeepGappiDisOnFailure(Vcpu& v) {
+inline void PostedRouter<P>::UpdateOwnedKeepGappiDisOnFailure(Vcpu& v) {
+  const hw::amd::IrteGaGuest base = GuestEntryBase(v, v.state);
   for (Binding* b = v.owned; b != nullptr; b = b->next) {
-    const hw::amd::IrteWords desired = GuestEntry(v, b->guest_vector, v.state);
+    const hw::amd::IrteWords desired = WithVector(base, b->guest_vector);
     if (iommu_.WriteIrte(b->irte.device_id, b->irte.index, desired).ok()) continue;
     // Only a GAPPIDis change can need a command; keep the old GAPPIDis (a running vCPU is
     // notified by doorbell, so GAPPIDis does not matter now) and retry on the next load.
@@ -567,9 +581,10 @@ RouteError PostedRouter<P>::Put(VcpuId vcpu) {
     // Only IsRun changes, with GAPPIDis left as it is: no command, so no failure. (GAPPIDis is
     // normally already set while not blocking; after a Load that had to defer setting it, it
     // stays clear until the next Load retries: a stray GAPPI then finds nobody parked.)
+    const hw::amd::IrteGaGuest base = GuestEntryBase(v, RunState::kIdle);
     for (Binding* b = v.owned; b != nullptr; b = b->next) {
       iommu_.WriteIrteKeepingGappiDis(b->irte.device_id, b->irte.index,
-                                      GuestEntry(v, b->guest_vector, RunState::kIdle));
+                                      WithVector(base, b->guest_vector));
     }
   }
   platform_.UnlockIrqRestore(v.lock, flags);

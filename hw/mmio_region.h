@@ -15,6 +15,10 @@ class MmioRegion {
   // Ordered, uncached accesses: a write is visible to the device before the next access returns.
   virtual uint64_t Read64(uint32_t offset) = 0;
   virtual void Write64(uint32_t offset, uint64_t value) = 0;
+  // Aligned dword accesses, for 32-bit registers (VT-d GCMD/GSTS/FSTS/ICS, GICv2 GICH_*), which
+  // software must not touch with a wider access.
+  virtual uint32_t Read32(uint32_t offset) = 0;
+  virtual void Write32(uint32_t offset, uint32_t value) = 0;
 };
 
 }  // namespace hw

@@ -27,25 +27,25 @@
 #define IRQVIRT_HW_AMD_IOMMU_H_
 
 #include <atomic>
-#include <initializer_list>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/base/attributes.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
 #include "hw/amd/command.h"
 #include "hw/amd/device_table_entry.h"
 #include "hw/amd/ga_log_entry.h"
-#include "hw/amd/irte_atomic.h"
 #include "hw/amd/irte_ga.h"
 #include "hw/amd/mmio.h"
 #include "hw/dma_memory.h"
+#include "hw/irte_atomic.h"
 #include "hw/mmio_region.h"
 #include "hw/platform.h"
 

@@ -60,6 +60,21 @@ uint64_t FakeAmdIommu::Read64(uint32_t offset) {
   return Reg(offset);
 }
 
+uint32_t FakeAmdIommu::Read32(uint32_t offset) {
+  const uint64_t qword = Read64(offset & ~7u);
+  return static_cast<uint32_t>((offset & 4) != 0 ? qword >> 32 : qword);
+}
+
+void FakeAmdIommu::Write32(uint32_t offset, uint32_t value) {
+  RunThenSendDeferred([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const uint32_t qword_offset = offset & ~7u;
+    const uint64_t old = qword_offset == amd::mmio::kStatus ? status_ : Reg(qword_offset);
+    const int shift = (offset & 4) != 0 ? 32 : 0;
+    const uint64_t merged = (old & ~(uint64_t{0xffffffff} << shift)) | (uint64_t{value} << shift);
+    Write64Locked(qword_offset, merged);
+  });
+}
+
 template <typename F>
 void FakeAmdIommu::RunThenSendDeferred(F locked_part) {
   std::array<Outgoing, 64> out;

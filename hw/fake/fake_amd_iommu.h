@@ -39,11 +39,11 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "hw/amd/device_table_entry.h"
-#include "hw/amd/irte_atomic.h"
 #include "hw/amd/mmio.h"
 #include "hw/fake/fake_mutex.h"
 #include "hw/fake/fake_physical_memory.h"
 #include "hw/fake/interrupt_sink.h"
+#include "hw/irte_atomic.h"
 #include "hw/mmio_region.h"
 
 namespace hw::fake {
@@ -82,6 +82,9 @@ class FakeAmdIommu : public MmioRegion {
 
   uint64_t Read64(uint32_t offset) override;
   void Write64(uint32_t offset, uint64_t value) override;
+  // The AMD driver makes only qword accesses; a dword one reads or merges into its qword.
+  uint32_t Read32(uint32_t offset) override;
+  void Write32(uint32_t offset, uint32_t value) override;
 
   // A device with requester ID `device_id` sends the MSI that selects IRTE `index`.
   Delivery DeviceInterrupt(uint16_t device_id, uint32_t index);

@@ -1,13 +1,13 @@
-// Tear-free access to a 16-byte IRTE. The IOMMU may read an entry at any moment, so a 128-bit
-// entry is replaced by one 16-byte compare-and-swap (x86-64 CMPXCHG16B; Linux modify_irte_ga uses
-// try_cmpxchg128) and read by one 16-byte atomic load. No lock, no allocation: safe with
-// interrupts off.
-#ifndef IRQVIRT_HW_AMD_IRTE_ATOMIC_H_
-#define IRQVIRT_HW_AMD_IRTE_ATOMIC_H_
+// Tear-free access to a 16-byte IRTE (AMD GA format, Intel VT-d). The IOMMU may read an entry at
+// any moment, so a 128-bit entry is replaced by one 16-byte compare-and-swap (x86-64 CMPXCHG16B;
+// Linux modify_irte_ga and the VT-d modify_irte use try_cmpxchg128) and read by one 16-byte atomic
+// load. No lock, no allocation: safe with interrupts off.
+#ifndef IRQVIRT_HW_IRTE_ATOMIC_H_
+#define IRQVIRT_HW_IRTE_ATOMIC_H_
 
 #include <cstdint>
 
-namespace hw::amd {
+namespace hw {
 
 struct IrteWords {
   uint64_t lo = 0;
@@ -27,7 +27,7 @@ inline bool IrteCompareExchange(IrteWords* slot, IrteWords& expected, IrteWords 
   return ok;
 }
 #else
-#error "irqvirt's AMD IOMMU backend needs a 16-byte compare-and-swap (x86-64)"
+#error "irqvirt's IOMMU backends need a 16-byte compare-and-swap (x86-64)"
 #endif
 
 // A 16-byte atomic load: a compare-and-swap that never matches (or matches and rewrites the same
@@ -38,6 +38,13 @@ inline IrteWords IrteLoad(IrteWords* slot) {
   return seen;
 }
 
+}  // namespace hw
+
+// The AMD backend's spelling, from before the VT-d backend shared these.
+namespace hw::amd {
+using ::hw::IrteCompareExchange;
+using ::hw::IrteLoad;
+using ::hw::IrteWords;
 }  // namespace hw::amd
 
-#endif  // IRQVIRT_HW_AMD_IRTE_ATOMIC_H_
+#endif  // IRQVIRT_HW_IRTE_ATOMIC_H_

@@ -13,6 +13,8 @@
 #include "hw/amd/irte_ga.h"
 #include "hw/arm/gicv3_regs.h"
 #include "hw/arm/gicv5_regs.h"
+#include "hw/intel/invalidation_descriptor.h"
+#include "hw/intel/irte.h"
 #include "hw/intel/pi_desc.h"
 #include "hw/reg/format.h"
 #include "hw/x86/ioapic_regs.h"
@@ -28,6 +30,8 @@ constexpr std::string_view kUsage =
     "  avic-phys V          AVIC physical APIC ID table entry\n"
     "  ga-log V             AMD IOMMU GA log entry\n"
     "  pi-desc CTRL [PIR0 PIR1 PIR2 PIR3]   VT-d PI descriptor: control word, PIR as 64-bit words\n"
+    "  vtd-irte LO HI       VT-d 128-bit IRTE (format chosen by IM, bit 15)\n"
+    "  vtd-inv-desc LO HI   VT-d invalidation descriptor (IEC type 4, wait type 5)\n"
     "  ioapic-rte V         I/O APIC redirection table entry\n"
     "  ich-lr V             GICv3 ICH_LR<n>_EL2 (view chosen by HW, bit 61)\n"
     "  ich-hcr V            GICv3 ICH_HCR_EL2\n"
@@ -119,6 +123,27 @@ DecodeResult Decode(const std::vector<std::string>& args) {
       out += fmt::format("pir:{}\n", pending.empty() ? " (empty)" : pending);
     }
     return {0, out, ""};
+  }
+  if (kind == "vtd-irte") {
+    if (!expect(2)) return Usage("vtd-irte takes two 64-bit words: LO HI");
+    if (hw::intel::VtdIrteIsPosted(words[0])) {
+      const auto e = hw::intel::VtdIrtePosted::FromHalves(words[0], words[1]);
+      return {0, Describe(e) + fmt::format("pi_desc_address={:#x}\n", e.pi_desc_address()), ""};
+    }
+    return {0, Describe(hw::intel::VtdIrteRemapped::FromHalves(words[0], words[1])), ""};
+  }
+  if (kind == "vtd-inv-desc") {
+    if (!expect(2)) return Usage("vtd-inv-desc takes two 64-bit words: LO HI");
+    const uint64_t type = hw::intel::VtdDescriptorType(words[0]);
+    if (type == hw::intel::kVtdDescriptorIec) {
+      return {0, Describe(hw::intel::VtdIecInvalidation::FromHalves(words[0], words[1])), ""};
+    }
+    if (type == hw::intel::kVtdDescriptorWait) {
+      const auto w = hw::intel::VtdInvalidationWait::FromHalves(words[0], words[1]);
+      return {0, Describe(w) + fmt::format("status_address={:#x}\n", w.status_address()), ""};
+    }
+    return Usage(fmt::format(
+        "vtd-inv-desc: type {:#x} is not an interrupt-remapping descriptor (IEC 4, wait 5)", type));
   }
   if (kind == "ioapic-rte") {
     if (!expect(1)) return Usage("ioapic-rte takes one 64-bit word");

@@ -9,6 +9,13 @@ $bin nosuchkind 0 >/dev/null 2>&1; rc=$?
 [ "$rc" -eq 2 ] || { echo "unknown kind exited $rc, want 2"; fail=1; }
 $bin irte32 0xg >/dev/null 2>&1; rc=$?
 [ "$rc" -eq 2 ] || { echo "malformed hex exited $rc, want 2"; fail=1; }
+# VT-d kinds (values worked out in tests/hw/intel_registers_test.cc).
+out=$($bin vtd-irte 0x2345678000418001 0x00000001000400a0) || { echo "vtd-irte exited $?"; fail=1; }
+[[ "$out" == *"virtual_vector=0x41"*"pi_desc_address=0x123456780"* ]] || { echo "vtd-irte: $out"; fail=1; }
+out=$($bin vtd-inv-desc 0x0000123400000014 0) || { echo "vtd-inv-desc exited $?"; fail=1; }
+[[ "$out" == *"index_selective=1"*"index=0x1234"* ]] || { echo "vtd-inv-desc: $out"; fail=1; }
+$bin vtd-inv-desc 0x3 0 >/dev/null 2>&1; rc=$?
+[ "$rc" -eq 2 ] || { echo "vtd-inv-desc of an unknown type exited $rc, want 2"; fail=1; }
 # GICv3 kinds: a pending group-1 level SPI 0x20 with EOI, priority 0xa0 (bits 62, 60, 55:48, 41).
 out=$($bin ich-lr 0x50a0020000000020) || { echo "ich-lr exited $?"; fail=1; }
 [[ "$out" == "IchLrVirtual{vintid=0x20 eoi=1 priority=0xa0 nmi=0 group=1 hw=0 state=0x1}" ]] ||

@@ -39,6 +39,34 @@ TEST(Decode, EveryKind) {
             std::string::npos);
 }
 
+// VT-d values worked out by hand in tests/hw/intel_registers_test.cc.
+TEST(Decode, VtdIrteChoosesFormatByIm) {
+  const DecodeResult p = Decode({"vtd-irte", "0x2345678000418001", "0x00000001000400a0"});
+  EXPECT_EQ(p.exit_code, 0);
+  EXPECT_EQ(p.out,
+            "VtdIrtePosted{present=1 fault_processing_disable=0 available=0x0 urgent=0 irte_mode=1 "
+            "virtual_vector=0x41 pi_desc_address_lo=0x8d159e source_id=0xa0 "
+            "source_id_qualifier=0x0 source_validation=0x1 pi_desc_address_hi=0x1}\n"
+            "pi_desc_address=0x123456780\n");
+  const DecodeResult r = Decode({"vtd-irte", "0x1234567800310009", "0x400a0"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("VtdIrteRemapped{present=1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("vector=0x31 destination=0x12345678"), std::string::npos) << r.out;
+  EXPECT_EQ(Decode({"vtd-irte", "1"}).exit_code, 2);
+}
+
+TEST(Decode, VtdInvalidationDescriptorByType) {
+  EXPECT_EQ(Decode({"vtd-inv-desc", "0x0000123400000014", "0"}).out,
+            "VtdIecInvalidation{type=0x4 index_selective=1 type_hi=0x0 index_mask=0x0 "
+            "index=0x1234}\n");
+  const DecodeResult w = Decode({"vtd-inv-desc", "0x0000000100000065", "0x1000"});
+  EXPECT_NE(w.out.find("status_write=1 fence=1"), std::string::npos) << w.out;
+  EXPECT_NE(w.out.find("status_address=0x1000"), std::string::npos) << w.out;
+  const DecodeResult bad = Decode({"vtd-inv-desc", "0x3", "0"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("type 0x3"), std::string::npos) << bad.err;
+}
+
 // GICv3 values worked out by hand in tests/hw/arm_registers_test.cc.
 TEST(Decode, IchLrChoosesViewByHwBit) {
   // Pending Group 1 SPI 32 with EOI, HW = 0 (bit 61 clear): the virtual view.

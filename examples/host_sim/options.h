@@ -23,7 +23,7 @@ struct SimOptions {
   Arch arch = Arch::kBoth;
   PostedMode mode = PostedMode::kGaLog;
   uint64_t seed = 1;
-  uint64_t duration_us = 100000; // device traffic runs this long; then the host drains
+  uint64_t duration_us = 100000;  // device traffic runs this long; then the host drains
   // x86
   int pcpus = 4;
   int vms = 4;

@@ -18,7 +18,11 @@ std::string JsonString(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
     if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;  // our strings have no control chars
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    if (static_cast<unsigned char>(c) < 0x20) continue;  // no other control characters here
     out += c;
   }
   return out + "\"";
@@ -76,7 +80,7 @@ std::string RenderJson(const Report& r) {
   for (size_t i = 0; i < r.components.size(); ++i) {
     const ComponentCount& c = r.components[i];
     out += std::string(i == 0 ? "" : ",") + "\n    " + JsonString(c.key) +
-           ": {\"raised\": " + std::to_string(c.raised) +
+           ": {\"title\": " + JsonString(c.title) + ", \"raised\": " + std::to_string(c.raised) +
            ", \"delivered\": " + std::to_string(c.delivered) +
            ", \"lost\": " + std::to_string(c.lost) +
            ", \"baseline\": " + (c.baseline ? "true" : "false") + "}";

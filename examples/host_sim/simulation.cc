@@ -92,7 +92,8 @@ Report RunSimulation(const SimOptions& o, std::ostream* progress) {
   return report;
 }
 
-int HostSimMain(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int HostSimMain(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                const TestHooks& hooks) {
   absl::StatusOr<ParsedFlags> flags = ParseFlags(args);
   if (!flags.ok()) {
     err << "host_sim: " << flags.status().message() << "\n";
@@ -102,7 +103,9 @@ int HostSimMain(const std::vector<std::string>& args, std::ostream& out, std::os
     out << Usage();
     return 0;
   }
-  const Report report = RunSimulation(flags->options, &err);
+  SimOptions options = flags->options;
+  options.hooks = hooks;
+  const Report report = RunSimulation(options, &err);
   out << (flags->options.json ? RenderJson(report) : RenderText(report)) << std::flush;
   if (!report.ok()) {
     for (const std::string& f : report.failures) err << "host_sim: FAIL: " << f << "\n";

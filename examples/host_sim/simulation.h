@@ -18,7 +18,9 @@ Report RunSimulation(const SimOptions& options, std::ostream* progress);
 // The command: parses `args` (without the program name), runs, prints the report to `out`.
 // Returns the exit status: 0 all delivered, 1 lost interrupts or broken invariants (named on
 // `err`), 2 bad flags.
-int HostSimMain(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+// `hooks` injects test-only defects (options.h); the command line cannot set them.
+int HostSimMain(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                const TestHooks& hooks = {});
 
 }  // namespace host_sim
 

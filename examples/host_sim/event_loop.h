@@ -28,11 +28,15 @@ class EventLoop {
   }
   void After(Ns delay, std::function<void()> fn) { At(now_ + delay, std::move(fn)); }
 
+  using WallTime = std::chrono::steady_clock::time_point;
+
   // Runs events up to and including `end`. With `progress`, prints a progress line (labelled
-  // `label`) about once a second once the run has taken more than two seconds of wall time.
-  void RunUntil(Ns end, std::ostream* progress = nullptr, const std::string& label = "") {
-    const auto start = std::chrono::steady_clock::now();
-    auto last_print = start;
+  // `label`) about once a second once the whole run (which started at `run_start`) has taken
+  // more than two seconds of wall time.
+  void RunUntil(Ns end, std::ostream* progress = nullptr, const std::string& label = "",
+                WallTime run_start = std::chrono::steady_clock::now()) {
+    const auto start = run_start;
+    auto last_print = std::chrono::steady_clock::now();
     while (!queue_.empty() && queue_.top().when <= end) {
       // The queue holds const elements: move the callback out before popping.
       Event e = std::move(const_cast<Event&>(queue_.top()));
@@ -42,8 +46,10 @@ class EventLoop {
       ++events_run_;
       if (progress != nullptr && (events_run_ & 0xfff) == 0) {
         const auto t = std::chrono::steady_clock::now();
-        if (t - start > std::chrono::seconds(2) && t - last_print > std::chrono::seconds(1)) {
+        if (t - start > std::chrono::seconds(2) &&
+            (t - last_print > std::chrono::seconds(1) || !printed_)) {
           last_print = t;
+          printed_ = true;
           *progress << "host_sim: " << label << ": " << now_ / cost::kUs << " of "
                     << end / cost::kUs << " simulated us\n"
                     << std::flush;
@@ -64,6 +70,7 @@ class EventLoop {
   Ns now_ = 0;
   uint64_t next_seq_ = 0;
   uint64_t events_run_ = 0;
+  bool printed_ = false;
 };
 
 }  // namespace host_sim

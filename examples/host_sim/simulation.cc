@@ -21,7 +21,7 @@ const char* ArchName(Arch a) {
 
 // One x86 host on its own event loop; `rescan` false is KVM's GA log restart.
 void RunX86(const SimOptions& o, bool rescan, const std::string& label, Report& report,
-            std::ostream* progress) {
+            std::ostream* progress, EventLoop::WallTime run_start) {
   EventLoop loop;
   X86Host host(o, loop, rescan);
   if (absl::Status s = host.Init(); !s.ok()) {
@@ -30,13 +30,14 @@ void RunX86(const SimOptions& o, bool rescan, const std::string& label, Report& 
   }
   host.Start();
   loop.RunUntil(static_cast<cost::Ns>(o.duration_us) * cost::kUs + kDrain, progress,
-                label.empty() ? "x86" : "x86 baseline");
+                label.empty() ? "x86" : "x86 baseline", run_start);
   host.Finish(report, label);
 }
 
 }  // namespace
 
 Report RunSimulation(const SimOptions& o, std::ostream* progress) {
+  const EventLoop::WallTime run_start = std::chrono::steady_clock::now();
   Report report;
   report.header = absl::StrFormat(
       "host_sim: seed %u, arch %s, %d us of device traffic (then drained)\n"
@@ -46,12 +47,13 @@ Report RunSimulation(const SimOptions& o, std::ostream* progress) {
       o.pcpus, o.vms, o.vcpus, o.devices, o.vcpus, o.lrs);
   if (o.arch != Arch::kArm64) {
     SimOptions irqvirt_options = o;
-    RunX86(irqvirt_options, !o.hooks.ga_log_restart_without_rescan, "", report, progress);
+    RunX86(irqvirt_options, !o.hooks.ga_log_restart_without_rescan, "", report, progress,
+           run_start);
     if (o.baseline && o.mode == PostedMode::kGaLog) {
       // The documented baseline, on the same device event stream: each traffic source has its
       // own RNG stream, so only the host's reaction differs.
       Report b;
-      RunX86(o, /*rescan=*/false, "KVM baseline", b, progress);
+      RunX86(o, /*rescan=*/false, "KVM baseline", b, progress, run_start);
       auto after = std::find_if(report.components.begin(), report.components.end(),
                                 [](const ComponentCount& c) { return c.key == "x86_posted_msi"; });
       if (after != report.components.end()) ++after;
@@ -72,7 +74,7 @@ Report RunSimulation(const SimOptions& o, std::ostream* progress) {
       } else {
         host.Start();
         loop.RunUntil(static_cast<cost::Ns>(o.duration_us) * cost::kUs + kDrain, progress,
-                      "arm64 GICv3");
+                      "arm64 GICv3", run_start);
         host.Finish(report);
       }
     }
@@ -84,7 +86,7 @@ Report RunSimulation(const SimOptions& o, std::ostream* progress) {
       } else {
         host.Start();
         loop.RunUntil(static_cast<cost::Ns>(o.duration_us) * cost::kUs + kDrain, progress,
-                      "arm64 GICv5");
+                      "arm64 GICv5", run_start);
         host.Finish(report);
       }
     }

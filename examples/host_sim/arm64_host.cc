@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "examples/host_sim/random_streams.h"
 #include "hw/arm/gicv3_regs.h"
 
 namespace host_sim {
@@ -21,12 +22,6 @@ constexpr cost::Ns kIdleBeforeWfi = 20 * cost::kUs;  // guest work between inter
 constexpr cost::Ns kBurstSpacing =
     1 * cost::kUs;  // a burst's SPIs, in rising priority  // an MI still asserted after this many
                     // re-entries: live-lock
-
-cost::Ns Exponential(std::mt19937_64& rng, double per_ms) {
-  if (per_ms <= 0) return INT64_MAX / 4;
-  const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-  return static_cast<cost::Ns>(-std::log(1.0 - u) / per_ms * 1e6) + 1;
-}
 
 }  // namespace
 
@@ -111,8 +106,7 @@ absl::Status Arm64Host::Init() {
 void Arm64Host::Start() {
   // Every vCPU boots into the guest, finds nothing to do and waits in WFI.
   for (auto& v : vcpus_) ScheduleRun(*v);
-  std::seed_seq seq{options_.seed, uint64_t{0xa64}};
-  auto rng = std::make_shared<std::mt19937_64>(seq);
+  auto rng = std::make_shared<std::mt19937_64>(RandomStream(options_.seed, 0xa64, 0));
   streams_.push_back(rng);
   NextSpi(*rng, 0);
 }

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "examples/host_sim/random_streams.h"
 
 namespace host_sim {
 namespace {
@@ -12,12 +13,6 @@ namespace {
 constexpr uint32_t kNumSpis = 64;            // virtual SPI IDs 0..63
 constexpr uint32_t kFirstLevel = 48;         // 48..63 level with notifiers, 0..47 edge
 constexpr cost::Ns kTick = 100 * cost::kUs;  // each vCPU exits at least this often (its timer)
-
-cost::Ns Exponential(std::mt19937_64& rng, double per_ms) {
-  if (per_ms <= 0) return INT64_MAX / 4;
-  const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-  return static_cast<cost::Ns>(-std::log(1.0 - u) / per_ms * 1e6) + 1;
-}
 
 }  // namespace
 
@@ -74,8 +69,7 @@ void Gicv5Host::Start() {
     if (absl::Status s = vgic_->FlushPpis(v, vcpus_[v].ppis); !s.ok()) Failure("GICv5: FlushPpis");
     NextTick(v, static_cast<cost::Ns>(v) * kTick / static_cast<cost::Ns>(vcpus_.size()));
   }
-  std::seed_seq seq{options_.seed, uint64_t{0x5}};
-  auto rng = std::make_shared<std::mt19937_64>(seq);
+  auto rng = std::make_shared<std::mt19937_64>(RandomStream(options_.seed, 0x5, 0));
   streams_.push_back(rng);
   NextSpi(*rng, 0);
 }

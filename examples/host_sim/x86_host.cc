@@ -5,27 +5,15 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "examples/host_sim/random_streams.h"
+#include "examples/host_sim/x86_layout.h"
 #include "hw/x86/ioapic_regs.h"
 
 namespace host_sim {
 namespace {
 
-constexpr uint8_t kGaLogVector = 0xe0;
-constexpr uint8_t kFirstWakeupVector = 0xf1;
-constexpr int kWakeupVectorsPerCpu = 2;
-constexpr int kIrtesPerDevice = 4;
-constexpr uint8_t kFirstMsiVector = 0x40;  // MSI vectors 0x40..0x4f
-constexpr int kLinesPerVm = 4;             // I/O APIC pins 16..19 (PCI INTA..INTD)
-constexpr int kFirstLinePin = 16;
-constexpr uint8_t kFirstLineVector = 0x80;  // pin 16 + i uses vector 0x80 + i
-constexpr cost::Ns kSlice = 200 * cost::kUs;
+constexpr cost::Ns kSlice = 200 * cost::kUs;        // a vCPU runs this long before preemption
 constexpr cost::Ns kMeanGuestRun = 40 * cost::kUs;  // guest busy time before it halts
-constexpr cost::Ns kOfflineFor = 1000 * cost::kUs;
-constexpr double kHotplugPerMs = 0.2;
-constexpr double kAffinityChangesPerMs = 0.5;
-
-uint64_t MsiKey(int g, uint8_t vector) { return (uint64_t(g) << 8) | vector; }
-uint64_t LineKey(int vm, int line) { return (uint64_t(vm) << 8) | uint64_t(line); }
 
 }  // namespace
 
@@ -39,7 +27,7 @@ X86Host::X86Host(const SimOptions& options, EventLoop& loop, bool rescan_after_o
       vcpus_(total_vcpus_),
       pcpus_(options.pcpus),
       vms_(options.vms),
-      guest_rng_(Stream(1)),
+      guest_rng_(RandomStream(options.seed, 0x86, 1)),
       gappi_irqs_per_cpu_(options.pcpus, 0) {
   platform_.set_listener(this);
 }
@@ -49,17 +37,6 @@ X86Host::~X86Host() {
   router_.reset();
   queues_.reset();
   iommu_.reset();
-}
-
-std::mt19937_64 X86Host::Stream(uint64_t id) const {
-  std::seed_seq seq{options_.seed, id, uint64_t{0x86}};
-  return std::mt19937_64(seq);
-}
-
-cost::Ns X86Host::Exponential(std::mt19937_64& rng, double per_ms) {
-  if (per_ms <= 0) return INT64_MAX / 4;
-  const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-  return static_cast<cost::Ns>(-std::log(1.0 - u) / per_ms * 1e6) + 1;
 }
 
 void X86Host::Failure(std::string what) {
@@ -72,7 +49,7 @@ absl::Status X86Host::Init() {
   iommu_hw_ = std::make_unique<hw::fake::FakeAmdIommu>(memory_, *sink_);
   hw::amd::IommuConfig config;
   config.ga_log_interrupt_apic_id = platform_.apic_id(0);
-  config.ga_log_interrupt_vector = kGaLogVector;
+  config.ga_log_interrupt_vector = x86::kGaLogVector;
   config.request_gappi = options_.mode == PostedMode::kGappi;
   auto iommu = Iommu::Create(platform_, *iommu_hw_, memory_, config);
   if (!iommu.ok()) return iommu.status();
@@ -81,8 +58,8 @@ absl::Status X86Host::Init() {
   if (iommu_->mode() == hw::amd::GuestIrMode::kGappi) {
     irqvirt::wakeup::WakeupConfig wc;
     wc.num_cpus = options_.pcpus;
-    wc.vectors_per_cpu = kWakeupVectorsPerCpu;
-    wc.first_vector = kFirstWakeupVector;
+    wc.vectors_per_cpu = x86::kWakeupVectorsPerCpu;
+    wc.first_vector = x86::kFirstWakeupVector;
     wc.max_vcpus = static_cast<uint32_t>(total_vcpus_);
     auto q = Router::Queues::Create(platform_, wc);
     if (!q.ok()) return q.status();
@@ -118,10 +95,10 @@ absl::Status X86Host::Init() {
     const uint16_t device_id = static_cast<uint16_t>(d);  // requester IDs 0..255
     if (absl::Status s = iommu_->AttachDevice(device_id); !s.ok()) return s;
     const int vm = d % options_.vms;
-    for (int k = 0; k < kIrtesPerDevice; ++k) {
+    for (int k = 0; k < x86::kIrtesPerDevice; ++k) {
       Irte irte{device_id, static_cast<uint16_t>(k), vm,
                 Gid(vm, (d / options_.vms + k) % options_.vcpus),
-                static_cast<uint8_t>(kFirstMsiVector + (d * kIrtesPerDevice + k) % 16)};
+                static_cast<uint8_t>(x86::kFirstMsiVector + (d * x86::kIrtesPerDevice + k) % 16)};
       if (absl::Status s = router_->Bind({irte.device_id, irte.index},
                                          static_cast<uint32_t>(irte.owner), irte.vector);
           !s.ok()) {
@@ -149,14 +126,14 @@ absl::Status X86Host::Init() {
     auto ioapic = irqvirt::ioapic::Ioapic::Create(*m.lapics, m.timer, io);
     if (!ioapic.ok()) return ioapic.status();
     m.ioapic = std::move(*ioapic);
-    m.line_work.assign(kLinesPerVm, 0);
+    m.line_work.assign(x86::kLinesPerVm, 0);
     // The guest's boot-time programming: level, active high, fixed, physical destination.
-    for (int l = 0; l < kLinesPerVm; ++l) {
+    for (int l = 0; l < x86::kLinesPerVm; ++l) {
       const auto rte = hw::x86::IoapicRedirectionEntry()
-                           .set_vector(kFirstLineVector + l)
+                           .set_vector(x86::kFirstLineVector + l)
                            .set_trigger_mode(1)
                            .set_destination(static_cast<uint64_t>(l % options_.vcpus));
-      const int pin = kFirstLinePin + l;
+      const int pin = x86::kFirstLinePin + l;
       IoapicWrite(vm, static_cast<uint8_t>(0x11 + 2 * pin), static_cast<uint32_t>(rte.raw() >> 32));
       IoapicWrite(vm, static_cast<uint8_t>(0x10 + 2 * pin), static_cast<uint32_t>(rte.raw()));
     }
@@ -171,202 +148,6 @@ void X86Host::IoapicWrite(int vm, uint8_t sel, uint32_t value) {
   io.MmioWrite(hw::x86::kIoapicRegSel, 4, sel);
   io.MmioWrite(hw::x86::kIoapicWindow, 4, value);
   mmio_exits_ += 2;
-}
-
-void X86Host::Start() {
-  for (int g = 0; g < total_vcpus_; ++g) Enqueue(g, vcpus_[g].cpu);
-  for (int d = 0; d < options_.devices; ++d) {
-    auto rng = std::make_shared<std::mt19937_64>(Stream(100 + d));
-    NextMsi(d, *rng, 0);
-    // Keep the stream's RNG alive with its events.
-    streams_keepalive_.push_back(rng);
-  }
-  auto storm = std::make_shared<std::mt19937_64>(Stream(2));
-  NextStorm(*storm, 0);
-  streams_keepalive_.push_back(storm);
-  for (int vm = 0; vm < options_.vms; ++vm) {
-    for (int l = 0; l < kLinesPerVm; ++l) {
-      auto rng = std::make_shared<std::mt19937_64>(Stream(1000 + vm * 16 + l));
-      NextLineWork(vm, l, *rng, 0);
-      streams_keepalive_.push_back(rng);
-    }
-    auto rr = std::make_shared<std::mt19937_64>(Stream(2000 + vm));
-    NextReroute(vm, *rr, 0);
-    streams_keepalive_.push_back(rr);
-  }
-  auto aff = std::make_shared<std::mt19937_64>(Stream(3));
-  NextAffinityChange(*aff, 0);
-  streams_keepalive_.push_back(aff);
-  auto hp = std::make_shared<std::mt19937_64>(Stream(4));
-  NextHotplug(*hp, 0);
-  streams_keepalive_.push_back(hp);
-}
-
-// ------------------------------------------------------------------------------------------
-// Device traffic.
-
-void X86Host::NextMsi(int device, std::mt19937_64& rng, cost::Ns t) {
-  t += Exponential(rng, options_.msi_rate);
-  if (t >= end_of_traffic_) return;
-  const size_t irte = static_cast<size_t>(device * kIrtesPerDevice) + rng() % kIrtesPerDevice;
-  loop_.At(t, [this, device, &rng, t, irte] {
-    FireMsi(irte);
-    NextMsi(device, rng, t);
-  });
-}
-
-void X86Host::NextStorm(std::mt19937_64& rng, cost::Ns t) {
-  t += Exponential(rng, options_.storm_rate);
-  if (t >= end_of_traffic_) return;
-  const int device = static_cast<int>(rng() % static_cast<uint64_t>(options_.devices));
-  loop_.At(t, [this, &rng, t, device] {
-    ++storms_;
-    // A storm: the device fires round-robin over its IRTEs at storm_per_us.
-    const cost::Ns gap =
-        std::max<cost::Ns>(1, static_cast<cost::Ns>(1000.0 / options_.storm_per_us));
-    const cost::Ns end = std::min(t + options_.storm_len_us * cost::kUs, end_of_traffic_);
-    int k = 0;
-    for (cost::Ns s = t; s < end; s += gap, ++k) {
-      const size_t irte = static_cast<size_t>(device * kIrtesPerDevice + k % kIrtesPerDevice);
-      loop_.At(s, [this, irte] { FireMsi(irte); });
-    }
-    NextStorm(rng, t);
-  });
-}
-
-void X86Host::FireMsi(size_t i) {
-  const Irte& irte = irtes_[i];
-  const hw::fake::Delivery d = iommu_hw_->DeviceInterrupt(irte.device_id, irte.index);
-  if (d.kind == hw::fake::DeliveryKind::kFault || d.kind == hw::fake::DeliveryKind::kRemapped) {
-    msi_ledger_.Drop();
-    Failure(absl::StrFormat("x86: MSI on IRTE %#x:%u not posted (%s)", irte.device_id, irte.index,
-                            d.fault));
-    return;
-  }
-  // The IOMMU wrote the IRR of the page the IRTE named: find its vCPU.
-  int g = -1;
-  for (int v = 0; v < total_vcpus_ && g < 0; ++v) {
-    if (vcpus_[v].page.pa == d.vapic_page_pa) g = v;
-  }
-  if (g < 0) {
-    msi_ledger_.Drop();
-    Failure(absl::StrFormat("x86: MSI posted to an unknown page %#x", d.vapic_page_pa));
-    return;
-  }
-  msi_ledger_.Raise(MsiKey(g, irte.vector));
-  InterruptArrived(g, /*host_kick=*/false);
-}
-
-void X86Host::NextLineWork(int vm, int line, std::mt19937_64& rng, cost::Ns t) {
-  t += Exponential(rng, options_.line_rate);
-  if (t >= end_of_traffic_) return;
-  loop_.At(t, [this, vm, line, &rng, t] {
-    LineWork(vm, line);
-    NextLineWork(vm, line, rng, t);
-  });
-}
-
-void X86Host::LineWork(int vm, int line) {
-  Vm& m = vms_[vm];
-  line_ledger_.Raise(LineKey(vm, line));
-  ++m.line_work[line];
-  // The device holds its INTx line high while it has work (level-triggered).
-  if (!m.ioapic->SetIrq(kFirstLinePin + line, true).ok()) Failure("x86: SetIrq refused a pin");
-}
-
-void X86Host::NextReroute(int vm, std::mt19937_64& rng, cost::Ns t) {
-  t += Exponential(rng, options_.reroute_rate);
-  if (t >= end_of_traffic_) return;
-  const int line = static_cast<int>(rng() % kLinesPerVm);
-  const int dest = static_cast<int>(rng() % static_cast<uint64_t>(options_.vcpus));
-  loop_.At(t, [this, vm, line, dest, &rng, t] {
-    GuestReroute(vm, line, dest);
-    NextReroute(vm, rng, t);
-  });
-}
-
-// The guest moves a line to another vCPU (irq affinity), as Linux does: mask, new destination
-// in the high dword, then the low dword with the vector, unmasked. An interrupt of that line may
-// be in flight on the old destination: its EOI must still reach the I/O APIC (stale EOI).
-void X86Host::GuestReroute(int vm, int line, int dest) {
-  // Only a running vCPU of the VM can program its I/O APIC.
-  int writer = -1;
-  for (int i = 0; i < options_.vcpus && writer < 0; ++i) {
-    if (vcpus_[Gid(vm, i)].state == State::kRunning) writer = Gid(vm, i);
-  }
-  if (writer < 0) return;
-  irqvirt::ioapic::Ioapic& io = *vms_[vm].ioapic;
-  // The guest's balancer prefers a busy line, one whose interrupt is in flight right now.
-  for (int l = 0; l < kLinesPerVm; ++l) {
-    auto e = io.Entry(kFirstLinePin + l);
-    if (e.ok() && e->remote_irr() != 0) {
-      line = l;
-      break;
-    }
-  }
-  const int pin = kFirstLinePin + line;
-  auto entry = io.Entry(pin);
-  if (!entry.ok()) {
-    Failure("x86: I/O APIC refused its own pin");
-    return;
-  }
-  const int old_dest = static_cast<int>(entry->destination());
-  if (entry->remote_irr() != 0 ||
-      Page(Gid(vm, old_dest)).Test(hw::x86::ApicVectorReg::kIrr, kFirstLineVector + line)) {
-    ++reroutes_in_flight_;
-  }
-  ++reroutes_;
-  const uint64_t mmio_before = mmio_exits_;
-  auto rte = *entry;
-  rte.set_remote_irr(0).set_delivery_status(0);
-  IoapicWrite(vm, static_cast<uint8_t>(0x10 + 2 * pin),
-              static_cast<uint32_t>(rte.set_mask(1).raw()));
-  IoapicWrite(vm, static_cast<uint8_t>(0x11 + 2 * pin),
-              static_cast<uint32_t>(rte.set_destination(static_cast<uint64_t>(dest)).raw() >> 32));
-  IoapicWrite(vm, static_cast<uint8_t>(0x10 + 2 * pin),
-              static_cast<uint32_t>(rte.set_mask(0).raw()));
-  platform_.Charge(vcpus_[writer].cpu,
-                   static_cast<cost::Ns>(mmio_exits_ - mmio_before) * cost::kMmioExit);
-}
-
-// The guest changes an MSI's affinity: the router moves the IRTE to another vCPU of the VM.
-void X86Host::NextAffinityChange(std::mt19937_64& rng, cost::Ns t) {
-  t += Exponential(rng, kAffinityChangesPerMs);
-  if (t >= end_of_traffic_ || irtes_.empty()) return;
-  const size_t i = rng() % irtes_.size();
-  const int index = static_cast<int>(rng() % static_cast<uint64_t>(options_.vcpus));
-  loop_.At(t, [this, i, index, &rng, t] {
-    Irte& irte = irtes_[i];
-    const int to = Gid(irte.vm, index);
-    if (to != irte.owner) {
-      const uint64_t commands = iommu_hw_->commands_executed();
-      platform_.SetCurrentCpu(vcpus_[to].cpu);
-      if (absl::Status s =
-              router_->Bind({irte.device_id, irte.index}, static_cast<uint32_t>(to), irte.vector);
-          s.ok()) {
-        irte.owner = to;
-        ++affinity_changes_;
-      } else {
-        Failure("x86: Bind: " + std::string(s.message()));
-      }
-      ChargeCommands(vcpus_[to].cpu, commands);
-    }
-    NextAffinityChange(rng, t);
-  });
-}
-
-// CPU hot-unplug and replug.
-void X86Host::NextHotplug(std::mt19937_64& rng, cost::Ns t) {
-  t += Exponential(rng, kHotplugPerMs);
-  if (t >= end_of_traffic_ || options_.pcpus < 3) return;
-  const int cpu = static_cast<int>(rng() % static_cast<uint64_t>(options_.pcpus));
-  loop_.At(t, [this, cpu, &rng, t] {
-    if (pcpus_[cpu].online) {
-      CpuOffline(cpu);
-      loop_.After(kOfflineFor, [this, cpu] { CpuOnline(cpu); });
-    }
-    NextHotplug(rng, t);
-  });
 }
 
 void X86Host::CpuOffline(int cpu) {
@@ -555,7 +336,7 @@ void X86Host::WakeRequested(uint32_t vcpu, cost::Ns when) {
 // interrupt would ever wake it (what KVM's restart without a rescan does after an overflow).
 void X86Host::HandlerDone(int cpu, uint8_t vector) {
   (void)cpu;
-  if (vector != kGaLogVector) return;
+  if (vector != x86::kGaLogVector) return;
   for (int g = 0; g < total_vcpus_; ++g) {
     Vcpu& v = vcpus_[g];
     if (v.state == State::kBlocked && !v.wake_coming && !v.stranded &&
@@ -622,14 +403,14 @@ void X86Host::GuestTakeInterrupts(int g) {
     page.Clear(hw::x86::ApicVectorReg::kIrr, vector);
     page.Set(hw::x86::ApicVectorReg::kIsr, vector);
     // The handler.
-    if (vector >= kFirstLineVector && vector < kFirstLineVector + kLinesPerVm) {
-      const int line = vector - kFirstLineVector;
+    if (vector >= x86::kFirstLineVector && vector < x86::kFirstLineVector + x86::kLinesPerVm) {
+      const int line = vector - x86::kFirstLineVector;
       // Services the device: its work is done and it drops the line.
-      line_ledger_.Deliver(LineKey(v.vm, line));
+      line_ledger_.Deliver(x86::LineKey(v.vm, line));
       m.line_work[line] = 0;
-      if (!io.SetIrq(kFirstLinePin + line, false).ok()) Failure("x86: SetIrq refused a pin");
+      if (!io.SetIrq(x86::kFirstLinePin + line, false).ok()) Failure("x86: SetIrq refused a pin");
     } else {
-      msi_ledger_.Deliver(MsiKey(g, vector));
+      msi_ledger_.Deliver(x86::MsiKey(g, vector));
     }
     // EOI.
     page.Clear(hw::x86::ApicVectorReg::kIsr, vector);
@@ -653,7 +434,7 @@ void X86Host::BeforeHandler(int cpu, uint8_t vector) {
   stats_before_ = router_->stats();
   woken_before_ = platform_.total_wakes();
   queue_length_before_ = 0;
-  if (queues_ != nullptr && vector != kGaLogVector) {
+  if (queues_ != nullptr && vector != x86::kGaLogVector) {
     queue_length_before_ = queues_->QueueLength(cpu, vector);
   }
 }
@@ -662,7 +443,7 @@ cost::Ns X86Host::AfterHandler(int cpu, uint8_t vector) {
   const irqvirt::posted::RouterStats s = router_->stats();
   const uint64_t woken = platform_.total_wakes() - woken_before_;
   cost::Ns spent = cost::kIrqEntry + static_cast<cost::Ns>(woken) * cost::kVcpuWoken;
-  if (vector == kGaLogVector) {
+  if (vector == x86::kGaLogVector) {
     ++ga_log_handler_runs_;
     const uint64_t entries = (s.ga_log_wakes - stats_before_.ga_log_wakes) +
                              (s.ga_log_unknown_tags - stats_before_.ga_log_unknown_tags);
@@ -681,128 +462,6 @@ cost::Ns X86Host::AfterHandler(int cpu, uint8_t vector) {
   handler_ns_ += spent;
   max_handler_ns_ = std::max(max_handler_ns_, spent);
   return spent;
-}
-
-// ------------------------------------------------------------------------------------------
-// The end: invariants and the report.
-
-void X86Host::Finish(Report& report, const std::string& label) {
-  const bool baseline = !label.empty();
-  const std::string tag = baseline ? " [" + label + "]" : "";
-  std::vector<std::string> broken = failures_;
-  if (absl::Status s = router_->CheckInvariants(); !s.ok()) {
-    broken.push_back("x86: router invariants: " + std::string(s.message()));
-  }
-  if (queues_ != nullptr) {
-    if (absl::Status s = queues_->CheckInvariants(); !s.ok()) {
-      broken.push_back("x86: wakeup queue invariants: " + std::string(s.message()));
-    }
-  }
-  for (const std::string& v : platform_.violations()) broken.push_back("x86 platform: " + v);
-  if (platform_.lost_interrupts() != 0) {
-    broken.push_back(
-        absl::StrFormat("x86: %u interrupts sent to offline CPUs", platform_.lost_interrupts()));
-  }
-  if (platform_.spurious_interrupts() != 0) {
-    broken.push_back(absl::StrFormat("x86: %u interrupts on vectors nobody handles",
-                                     platform_.spurious_interrupts()));
-  }
-  if (sink_->unknown_destinations() != 0) {
-    broken.push_back(absl::StrFormat("x86: %u interrupts aimed at no CPU's APIC ID",
-                                     sink_->unknown_destinations()));
-  }
-  for (int vm = 0; vm < options_.vms; ++vm) {
-    for (int l = 0; l < kLinesPerVm; ++l) {
-      auto e = vms_[vm].ioapic->Entry(kFirstLinePin + l);
-      if (e.ok() && e->remote_irr() != 0) {
-        broken.push_back(absl::StrFormat("x86: VM %d pin %d: Remote IRR still set at the end", vm,
-                                         kFirstLinePin + l));
-      }
-    }
-  }
-  // A vCPU still asleep with a pending interrupt at the end: its wakeup was lost too.
-  for (int g = 0; g < total_vcpus_; ++g) {
-    const Vcpu& v = vcpus_[g];
-    if (v.state == State::kBlocked && !v.stranded && Page(g).Any(hw::x86::ApicVectorReg::kIrr)) {
-      ++lost_wakeups_;
-    }
-  }
-  if (!baseline && lost_wakeups_ != 0) {
-    broken.push_back(absl::StrFormat(
-        "x86: %u wakeups lost (a blocked vCPU had a pending interrupt and no wakeup coming)",
-        lost_wakeups_));
-  }
-  const auto component = [&](const InterruptLedger& l, const std::string& key) {
-    ComponentCount c;
-    c.key = key + (baseline ? "_baseline" : "");
-    c.title = l.component() + tag;
-    c.raised = l.raised();
-    c.delivered = l.delivered();
-    c.lost = l.lost();
-    c.baseline = baseline;
-    report.components.push_back(c);
-    if (!baseline && c.lost != 0) {
-      report.failures.push_back(absl::StrFormat("%s: %u lost", l.component(), c.lost));
-    }
-  };
-  component(msi_ledger_, "x86_posted_msi");
-  if (!baseline) component(line_ledger_, "x86_ioapic_lines");
-  if (!baseline) {
-    for (const std::string& b : broken) report.failures.push_back(b);
-  }
-
-  const irqvirt::posted::RouterStats rs = router_->stats();
-  const bool galog = router_->mode() == hw::amd::GuestIrMode::kGaLog;
-  Section& w = report.AddSection(
-      baseline ? "x86_wakeups_baseline" : "x86_wakeups",
-      std::string("x86 wakeups (") + (galog ? "GA log" : "GAPPI") + " mode)" + tag);
-  w.metrics = {{"wakes", double(wakes_)},
-               {"lost_wakeups", double(lost_wakeups_)},
-               {"spurious_wakeups", double(spurious_wakeups_)},
-               {"redundant_wakes", double(redundant_wakes_)},
-               {"wake_p50_us", wake_latency_.PercentileUs(50), false},
-               {"wake_p99_us", wake_latency_.PercentileUs(99), false},
-               {"wake_max_us", wake_latency_.MaxUs(), false},
-               {"handler_max_us", double(max_handler_ns_) / cost::kUs, false},
-               {"vcpus_scanned", double(vcpus_scanned_)},
-               {"host_kicks", double(host_kicks_)}};
-  if (dropped_wakes_ != 0) w.metrics.push_back({"dropped_wakes_defect", double(dropped_wakes_)});
-  if (galog) {
-    Section& g =
-        report.AddSection(baseline ? "x86_ga_log_baseline" : "x86_ga_log", "x86 GA log" + tag);
-    g.metrics = {{"entries", double(iommu_hw_->ga_log_entries_written())},
-                 {"drops", double(iommu_hw_->ga_log_entries_dropped())},
-                 {"overflows", double(rs.ga_log_overflows)},
-                 {"rescans", double(rescan_after_overflow_ ? rs.ga_log_overflows : 0)},
-                 {"rescan_wakes", double(rs.overflow_rescan_wakes)},
-                 {"interrupts", double(iommu_hw_->ga_log_interrupts())},
-                 {"handler_runs", double(ga_log_handler_runs_)},
-                 {"cpu_retargets", double(ga_log_retargets_)}};
-  } else {
-    Section& g = report.AddSection("x86_gappi", "x86 GAPPI interrupts per CPU");
-    for (int c = 0; c < options_.pcpus; ++c) {
-      g.metrics.push_back({"cpu" + std::to_string(c), double(gappi_irqs_per_cpu_[c])});
-    }
-    g.metrics.push_back({"total", double(iommu_hw_->gappi_interrupts())});
-  }
-  if (baseline) return;
-  Section& s = report.AddSection("x86_scheduler", "x86 scheduler and devices");
-  s.metrics = {{"halts", double(halts_)},
-               {"halts_aborted", double(halt_aborts_)},
-               {"preemptions", double(preemptions_)},
-               {"migrations", double(migrations_)},
-               {"cpu_offlines", double(offlines_)},
-               {"storms", double(storms_)},
-               {"msi_affinity_changes", double(affinity_changes_)},
-               {"rebind_wakes", double(rs.rebind_wakes)},
-               {"iommu_commands", double(iommu_hw_->commands_executed())}};
-  Section& io = report.AddSection("x86_ioapic", "x86 I/O APIC");
-  io.metrics = {{"eoi_exits", double(eoi_exits_)},
-                {"stale_eoi_rescans", double(stale_eoi_rescans_)},
-                {"rescans", double(rescans_processed_)},
-                {"reroutes", double(reroutes_)},
-                {"reroutes_in_flight", double(reroutes_in_flight_)},
-                {"mmio_exits", double(mmio_exits_)}};
 }
 
 }  // namespace host_sim

@@ -102,8 +102,6 @@ class X86Host : public X86Platform::Listener {
 
   int Gid(int vm, int index) const { return vm * options_.vcpus + index; }
   hw::x86::VapicPage Page(int g) const { return hw::x86::VapicPage(vcpus_[g].page.va); }
-  std::mt19937_64 Stream(uint64_t id) const;
-  static cost::Ns Exponential(std::mt19937_64& rng, double per_ms);
 
   // Scheduler.
   void Enqueue(int g, int cpu);
@@ -120,7 +118,8 @@ class X86Host : public X86Platform::Listener {
   // MSIs leave that to irqvirt (GA log or GAPPI).
   void InterruptArrived(int g, bool host_kick);
 
-  // Device traffic (each stream has its own RNG, so a baseline sees the same stream).
+  // The world around the host (x86_traffic.cc): each source has its own random stream, so a
+  // baseline sees the same traffic.
   void FireMsi(size_t irte);
   void NextMsi(int device, std::mt19937_64& rng, cost::Ns t);
   void NextStorm(std::mt19937_64& rng, cost::Ns t);

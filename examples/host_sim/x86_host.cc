@@ -123,9 +123,11 @@ absl::Status X86Host::Init() {
     io.num_pins = 24;
     io.version = 0x20;
     io.rescan_immediately = false;
-    auto ioapic = irqvirt::ioapic::Ioapic::Create(*m.lapics, m.timer, io);
+    m.storm_timer = std::make_unique<EventTimer>(loop_);
+    auto ioapic = irqvirt::ioapic::Ioapic::Create(*m.lapics, *m.storm_timer, io);
     if (!ioapic.ok()) return ioapic.status();
     m.ioapic = std::move(*ioapic);
+    m.storm_timer->set_callback([this, vm] { vms_[vm].ioapic->OnStormTimer(); });
     m.line_work.assign(x86::kLinesPerVm, 0);
     // The guest's boot-time programming: level, active high, fixed, physical destination.
     for (int l = 0; l < x86::kLinesPerVm; ++l) {
@@ -148,6 +150,19 @@ void X86Host::IoapicWrite(int vm, uint8_t sel, uint32_t value) {
   io.MmioWrite(hw::x86::kIoapicRegSel, 4, sel);
   io.MmioWrite(hw::x86::kIoapicWindow, 4, value);
   mmio_exits_ += 2;
+}
+
+uint32_t X86Host::IoapicRead(int vm, uint8_t sel) {
+  irqvirt::ioapic::Ioapic& io = *vms_[vm].ioapic;
+  io.MmioWrite(hw::x86::kIoapicRegSel, 4, sel);
+  mmio_exits_ += 2;
+  return static_cast<uint32_t>(io.MmioRead(hw::x86::kIoapicWindow, 4));
+}
+
+hw::x86::IoapicRedirectionEntry X86Host::GuestReadRte(int vm, int pin) {
+  const uint64_t lo = IoapicRead(vm, static_cast<uint8_t>(0x10 + 2 * pin));
+  const uint64_t hi = IoapicRead(vm, static_cast<uint8_t>(0x11 + 2 * pin));
+  return hw::x86::IoapicRedirectionEntry::FromRaw(lo | (hi << 32));
 }
 
 void X86Host::CpuOffline(int cpu) {

@@ -27,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "examples/host_sim/event_loop.h"
+#include "examples/host_sim/event_timer.h"
 #include "examples/host_sim/ledger.h"
 #include "examples/host_sim/options.h"
 #include "examples/host_sim/report.h"
@@ -34,7 +35,6 @@
 #include "examples/host_sim/x86_platform.h"
 #include "hw/amd/iommu.h"
 #include "hw/fake/fake_amd_iommu.h"
-#include "hw/fake/fake_lapics.h"
 #include "hw/fake/fake_physical_memory.h"
 #include "hw/fake/interrupt_sink.h"
 #include "irqvirt/ioapic/ioapic.h"
@@ -88,7 +88,7 @@ class X86Host : public X86Platform::Listener {
   };
   struct Vm {
     std::unique_ptr<VapicLapics> lapics;
-    hw::fake::FakeTimer timer;  // storm guard: never armed at these rates (checked at the end)
+    std::unique_ptr<EventTimer> storm_timer;  // the I/O APIC's storm guard
     std::unique_ptr<irqvirt::ioapic::Ioapic> ioapic;
     std::vector<uint64_t> line_work;  // per simulated INTx pin: work the device holds
   };
@@ -131,7 +131,10 @@ class X86Host : public X86Platform::Listener {
   void GuestReroute(int vm, int pin, int new_dest);
   void CpuOffline(int cpu);
   void CpuOnline(int cpu);
+  // The guest's dword accesses to its I/O APIC: IOREGSEL, then IOWIN (two MMIO exits each).
   void IoapicWrite(int vm, uint8_t sel, uint32_t value);
+  uint32_t IoapicRead(int vm, uint8_t sel);
+  hw::x86::IoapicRedirectionEntry GuestReadRte(int vm, int pin);
   void Failure(std::string what);
 
   const SimOptions options_;

@@ -36,7 +36,12 @@ void X86Host::Finish(Report& report, const std::string& label) {
     broken.push_back(absl::StrFormat("x86: %u interrupts aimed at no CPU's APIC ID",
                                      sink_->unknown_destinations()));
   }
+  uint64_t storm_timer_fires = 0;
   for (int vm = 0; vm < options_.vms; ++vm) {
+    storm_timer_fires += vms_[vm].storm_timer->fired();
+    if (vms_[vm].storm_timer->armed()) {
+      broken.push_back(absl::StrFormat("x86: VM %d: storm-guard timer still armed at the end", vm));
+    }
     for (int l = 0; l < x86::kLinesPerVm; ++l) {
       auto e = vms_[vm].ioapic->Entry(x86::kFirstLinePin + l);
       if (e.ok() && e->remote_irr() != 0) {
@@ -127,7 +132,8 @@ void X86Host::Finish(Report& report, const std::string& label) {
                 {"rescans", double(rescans_processed_)},
                 {"reroutes", double(reroutes_)},
                 {"reroutes_in_flight", double(reroutes_in_flight_)},
-                {"mmio_exits", double(mmio_exits_)}};
+                {"mmio_exits", double(mmio_exits_)},
+                {"storm_timer_fires", double(storm_timer_fires)}};
 }
 
 }  // namespace host_sim

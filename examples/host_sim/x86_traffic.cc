@@ -137,30 +137,25 @@ void X86Host::GuestReroute(int vm, int line, int dest) {
     if (vcpus_[Gid(vm, i)].state == State::kRunning) writer = Gid(vm, i);
   }
   if (writer < 0) return;
-  irqvirt::ioapic::Ioapic& io = *vms_[vm].ioapic;
-  // The guest's balancer prefers a busy line, one whose interrupt is in flight right now.
+  const uint64_t mmio_before = mmio_exits_;
+  // The guest's balancer prefers a busy line: one whose Remote IRR says its interrupt is in
+  // flight right now (the guest reads the RTEs through MMIO, as it would).
+  hw::x86::IoapicRedirectionEntry rte;
   for (int l = 0; l < x86::kLinesPerVm; ++l) {
-    auto e = io.Entry(x86::kFirstLinePin + l);
-    if (e.ok() && e->remote_irr() != 0) {
+    rte = GuestReadRte(vm, x86::kFirstLinePin + l);
+    if (rte.remote_irr() != 0) {
       line = l;
       break;
     }
   }
   const int pin = x86::kFirstLinePin + line;
-  auto entry = io.Entry(pin);
-  if (!entry.ok()) {
-    Failure("x86: I/O APIC refused its own pin");
-    return;
-  }
-  const int old_dest = static_cast<int>(entry->destination());
-  if (entry->remote_irr() != 0 ||
+  rte = GuestReadRte(vm, pin);
+  const int old_dest = static_cast<int>(rte.destination());
+  if (rte.remote_irr() != 0 ||
       Page(Gid(vm, old_dest)).Test(hw::x86::ApicVectorReg::kIrr, x86::kFirstLineVector + line)) {
     ++reroutes_in_flight_;
   }
   ++reroutes_;
-  const uint64_t mmio_before = mmio_exits_;
-  auto rte = *entry;
-  rte.set_remote_irr(0).set_delivery_status(0);
   IoapicWrite(vm, static_cast<uint8_t>(0x10 + 2 * pin),
               static_cast<uint32_t>(rte.set_mask(1).raw()));
   IoapicWrite(vm, static_cast<uint8_t>(0x11 + 2 * pin),

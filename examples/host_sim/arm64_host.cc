@@ -134,10 +134,13 @@ void Arm64Host::Exit(Vcpu& v) {
   v.backend.Save(v.state);
   v.in_guest = false;
   ++exits_;
+  const uint64_t notified = notifications_;
   if (absl::Status s = vgic_->Fold(v.id, v.state); !s.ok()) {
     Failure("arm64: Fold: " + std::string(s.message()));
   }
-  Charge(v, cost::kVcpuExit + static_cast<cost::Ns>(v.state.used_lrs) * cost::kListRegister);
+  // The fold read back the LRs and ran the notifiers on this vCPU.
+  Charge(v, cost::kVcpuExit + static_cast<cost::Ns>(v.state.used_lrs) * cost::kListRegister +
+                static_cast<cost::Ns>(notifications_ - notified) * cost::kNotifier);
 }
 
 // Exit and re-enter while the maintenance interrupt is asserted or a kick is pending.
@@ -188,7 +191,7 @@ void Arm64Host::GuestRun(Vcpu& v) {
   ServiceExits(v);
   hw::fake::GicGuest& g = v.guest;
   for (uint32_t intid; (intid = g.Acknowledge(1)) != hw::fake::kSpuriousIntid;) {
-    Handle(v, intid);
+    Handle(intid);
     const int in_flight = g.num_acknowledged_not_eoied() + g.num_waiting_for_dir();
     v.max_in_flight = std::max(v.max_in_flight, in_flight);
     if (in_flight > options_.lrs) ++in_flight_over_lrs_;
@@ -253,8 +256,7 @@ void Arm64Host::Wfi(Vcpu& v, uint64_t epoch) {
 }
 
 // The guest's handler for `intid`.
-void Arm64Host::Handle(Vcpu& v, uint32_t intid) {
-  (void)v;
+void Arm64Host::Handle(uint32_t intid) {
   if (intid < kFirstSpi) return;
   auto first = first_raised_.find(intid);
   if (first != first_raised_.end()) {

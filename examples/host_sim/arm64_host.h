@@ -85,7 +85,7 @@ class Arm64Host {
   void HandlerDone(Vcpu& v);
   void Deactivate(Vcpu& v);
   void Wfi(Vcpu& v, uint64_t epoch);
-  void Handle(Vcpu& v, uint32_t intid);
+  void Handle(uint32_t intid);
   void Charge(Vcpu& v, cost::Ns ns);
   void RaiseEdge(uint32_t intid);
   void LevelWork(uint32_t intid);

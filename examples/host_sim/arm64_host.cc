@@ -34,7 +34,6 @@ Arm64Host::Vcpu::Vcpu(Arm64Host& h, uint32_t vcpu_id, int lrs)
 
 // The guest's DIR trapped: exit, fold, handle the trap, re-enter.
 void Arm64Host::Vcpu::DirTrapped(uint32_t value) {
-  ++host.dir_trap_exits_;
   host.Exit(*this);
   if (absl::Status s = host.vgic_->HandleDirTrap(id, value); !s.ok()) {
     host.Failure("arm64: HandleDirTrap: " + std::string(s.message()));
@@ -153,7 +152,6 @@ void Arm64Host::ServiceExits(Vcpu& v) {
       return;
     }
     if (mi) {
-      ++maintenance_exits_;
       Charge(v, cost::kMaintenanceExit);
     } else {
       ++kick_exits_;
@@ -399,6 +397,8 @@ void Arm64Host::Finish(Report& report) {
                {"in_flight_over_lrs", double(in_flight_over_lrs_)},
                {"notifications", double(notifications_)},
                {"exits", double(exits_)},
+               {"kick_exits", double(kick_exits_)},
+               {"wfi_blocks", double(wfi_blocks_)},
                {"wakes", double(wakes_)},
                {"spurious_wakeups", double(spurious_wakeups_)},
                {"irq_p50_us", latency_.PercentileUs(50), false},

@@ -108,7 +108,7 @@ class Arm64Host {
   InterruptLedger ledger_{"arm64 GICv3 SPIs"};
   std::map<uint32_t, cost::Ns> first_raised_;
   LatencyStats latency_;
-  uint64_t exits_ = 0, maintenance_exits_ = 0, kick_exits_ = 0, dir_trap_exits_ = 0;
+  uint64_t exits_ = 0, kick_exits_ = 0;
   uint64_t livelocks_ = 0, wfi_blocks_ = 0, wakes_ = 0, spurious_wakeups_ = 0;
   uint64_t cross_vcpu_dirs_ = 0, notifications_ = 0, in_flight_over_lrs_ = 0;
   std::vector<std::string> failures_;

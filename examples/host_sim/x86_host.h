@@ -163,7 +163,8 @@ class X86Host : public X86Platform::Listener {
   InterruptLedger line_ledger_{"x86 I/O APIC level lines"};
   LatencyStats wake_latency_;
   uint64_t wakes_ = 0, spurious_wakeups_ = 0, redundant_wakes_ = 0, dropped_wakes_ = 0;
-  uint64_t wake_requests_ = 0, host_kicks_ = 0, lost_wakeups_ = 0;
+  uint64_t wake_requests_ = 0;  // counts toward TestHooks::drop_every_nth_wake
+  uint64_t host_kicks_ = 0, lost_wakeups_ = 0;
   uint64_t migrations_ = 0, preemptions_ = 0, halts_ = 0, halt_aborts_ = 0;
   uint64_t offlines_ = 0, ga_log_retargets_ = 0;
   uint64_t storms_ = 0, affinity_changes_ = 0;

@@ -93,6 +93,8 @@ void X86Host::Finish(Report& report, const std::string& label) {
                {"wake_p50_us", wake_latency_.PercentileUs(50), false},
                {"wake_p99_us", wake_latency_.PercentileUs(99), false},
                {"wake_max_us", wake_latency_.MaxUs(), false},
+               {"handler_runs", double(ga_log_handler_runs_ + wakeup_handler_runs_)},
+               {"handler_us", double(handler_ns_) / cost::kUs, false},
                {"handler_max_us", double(max_handler_ns_) / cost::kUs, false},
                {"vcpus_scanned", double(vcpus_scanned_)},
                {"host_kicks", double(host_kicks_)}};
@@ -106,7 +108,6 @@ void X86Host::Finish(Report& report, const std::string& label) {
                  {"rescans", double(rescan_after_overflow_ ? rs.ga_log_overflows : 0)},
                  {"rescan_wakes", double(rs.overflow_rescan_wakes)},
                  {"interrupts", double(iommu_hw_->ga_log_interrupts())},
-                 {"handler_runs", double(ga_log_handler_runs_)},
                  {"cpu_retargets", double(ga_log_retargets_)}};
   } else {
     Section& g = report.AddSection("x86_gappi", "x86 GAPPI interrupts per CPU");

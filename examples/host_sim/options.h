@@ -1,0 +1,49 @@
+// What one simulation run is: the host's shape, the device traffic and the simulated time.
+// Every field has a command-line flag of the same name (see flags.h).
+#ifndef IRQVIRT_EXAMPLES_HOST_SIM_OPTIONS_H_
+#define IRQVIRT_EXAMPLES_HOST_SIM_OPTIONS_H_
+
+#include <cstdint>
+
+namespace host_sim {
+
+enum class Arch { kX86, kArm64, kBoth };
+enum class PostedMode { kGaLog, kGappi };
+
+// Deliberate defects, for tests only: they show that the accounting can fail.
+struct TestHooks {
+  // Run irqvirt's router with RouterConfig::rescan_after_overflow = false (KVM's GA log restart)
+  // while reporting it as irqvirt: wakeups carried by dropped GA log entries are lost.
+  bool ga_log_restart_without_rescan = false;
+  // The hypervisor loses every `drop_every_nth_wake`-th wakeup that irqvirt asks for (0: none).
+  uint32_t drop_every_nth_wake = 0;
+};
+
+struct SimOptions {
+  Arch arch = Arch::kBoth;
+  PostedMode mode = PostedMode::kGaLog;
+  uint64_t seed = 1;
+  uint64_t duration_us = 100000;  // device traffic runs this long; then the host drains
+  // x86
+  int pcpus = 4;
+  int vms = 4;
+  int vcpus = 4;             // per VM (x86, and each arm64 VM)
+  int devices = 8;           // assigned devices posting MSIs, 4 IRTEs each
+  double msi_rate = 4;       // MSIs per ms per device
+  double storm_rate = 0.25;  // storms per ms (all devices together)
+  int storm_len_us = 300;    // a storm's length
+  double storm_per_us = 6;   // a storm's MSIs per µs
+  double line_rate = 2;      // level-line assertions per ms per I/O APIC pin
+  double reroute_rate = 1;   // guest I/O APIC re-programmings per ms per VM
+  // arm64
+  int lrs = 4;              // list registers per vCPU
+  double spi_rate = 60;     // GICv3 SPIs per ms (edge and level together)
+  double v5_spi_rate = 40;  // GICv5 SPIs per ms
+  bool json = false;
+  bool baseline = true;  // also run the documented baselines on the same event stream
+  TestHooks hooks;
+};
+
+}  // namespace host_sim
+
+#endif  // IRQVIRT_EXAMPLES_HOST_SIM_OPTIONS_H_

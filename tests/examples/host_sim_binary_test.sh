@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The host_sim binary as a user runs it: exit 0 and the report for a clean run, exit 2 and a
+# message on stderr for bad flags, a JSON object for --json, and a progress line on stderr
+# only for runs longer than a couple of seconds (a short run prints none).
+set -u
+bin=examples/host_sim
+fail=0
+out=$($bin --duration_us=5000 2>"${TEST_TMPDIR:-/tmp}/host_sim_err") || { echo "clean run exited $?"; fail=1; }
+[[ "$out" == *"result: OK"* ]] || { echo "no OK result in: $out"; fail=1; }
+[[ "$out" == *"x86 posted MSIs"*"arm64 GICv3 SPIs"*"arm64 GICv5 SPIs"* ]] ||
+  { echo "a component is missing in: $out"; fail=1; }
+[ -s "${TEST_TMPDIR:-/tmp}/host_sim_err" ] && { echo "a short run wrote to stderr: $(cat "${TEST_TMPDIR:-/tmp}/host_sim_err")"; fail=1; }
+rm -f "${TEST_TMPDIR:-/tmp}/host_sim_err"
+for bad in --arch=mips --mode=x --pcpus=0 --lrs=99 --duration_us=abc --nosuchflag=1 positional; do
+  err=$($bin "$bad" 2>&1 >/dev/null); rc=$?
+  [ "$rc" -eq 2 ] || { echo "$bad exited $rc, want 2"; fail=1; }
+  [[ "$err" == "host_sim: "* ]] || { echo "$bad: no message on stderr: $err"; fail=1; }
+done
+out=$($bin --arch=arm64 --duration_us=2000 --json) || { echo "--json exited $?"; fail=1; }
+[[ "$out" == "{"*"\"components\""*"\"ok\": true"*"}" ]] || { echo "--json: $out"; fail=1; }
+$bin --help | grep -q -- "--mode=galog|gappi" || { echo "--help lacks --mode"; fail=1; }
+exit $fail

@@ -69,8 +69,10 @@ struct VtdWriteResult {
   // After a failure: memory holds the old entry again, but the flush that should make the unit
   // drop a cached copy of the new one failed too, so it may still use the new entry.
   bool cache_may_hold_new = false;
+  uint8_t reserved = 0;  // four bytes: returned in one register (see hw::amd::IrteWriteResult)
   bool ok() const { return error == VtdError::kNone; }
 };
+static_assert(sizeof(VtdWriteResult) == 4);
 
 template <Platform P>
 class VtdIommu {

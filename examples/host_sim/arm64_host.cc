@@ -374,14 +374,7 @@ void Arm64Host::Finish(Report& report) {
   irqvirt::vgic::VgicVcpuStats total;
   int max_in_flight = 0;
   for (auto& v : vcpus_) {
-    const irqvirt::vgic::VgicVcpuStats s = vgic_->stats(v->id);
-    total.flushes += s.flushes;
-    total.overflowing_flushes += s.overflowing_flushes;
-    total.maintenance_interrupts += s.maintenance_interrupts;
-    total.eoicount_deactivations += s.eoicount_deactivations;
-    total.dir_traps += s.dir_traps;
-    total.dir_deactivations += s.dir_deactivations;
-    total.cross_vcpu_dir_requests += s.cross_vcpu_dir_requests;
+    total += vgic_->stats(v->id);
     max_in_flight = std::max(max_in_flight, v->max_in_flight);
   }
   Section& s = report.AddSection(

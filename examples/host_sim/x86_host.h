@@ -157,6 +157,8 @@ class X86Host : public X86Platform::Listener {
   std::vector<Irte> irtes_;
   std::mt19937_64 guest_rng_;
   std::vector<std::shared_ptr<std::mt19937_64>> streams_keepalive_;  // the traffic streams' RNGs
+  // A new seeded traffic stream (RandomStream(seed, 0x86, stream)), kept alive here.
+  std::mt19937_64& NewStream(uint64_t stream);
 
   // Accounting.
   InterruptLedger msi_ledger_{"x86 posted MSIs"};

@@ -13,36 +13,25 @@
 
 namespace host_sim {
 
+std::mt19937_64& X86Host::NewStream(uint64_t stream) {
+  // The RNG lives as long as the host: the stream's pending events refer to it.
+  streams_keepalive_.push_back(
+      std::make_shared<std::mt19937_64>(RandomStream(options_.seed, 0x86, stream)));
+  return *streams_keepalive_.back();
+}
+
 void X86Host::Start() {
   for (int g = 0; g < total_vcpus_; ++g) Enqueue(g, vcpus_[g].cpu);
-  for (int d = 0; d < options_.devices; ++d) {
-    auto rng = std::make_shared<std::mt19937_64>(
-        RandomStream(options_.seed, 0x86, (uint64_t{1} << 32) + d));
-    NextMsi(d, *rng, 0);
-    // Keep the stream's RNG alive with its events.
-    streams_keepalive_.push_back(rng);
-  }
-  auto storm = std::make_shared<std::mt19937_64>(RandomStream(options_.seed, 0x86, 2));
-  NextStorm(*storm, 0);
-  streams_keepalive_.push_back(storm);
+  for (int d = 0; d < options_.devices; ++d) NextMsi(d, NewStream((uint64_t{1} << 32) + d), 0);
+  NextStorm(NewStream(2), 0);
   for (int vm = 0; vm < options_.vms; ++vm) {
     for (int l = 0; l < x86::kLinesPerVm; ++l) {
-      auto rng = std::make_shared<std::mt19937_64>(
-          RandomStream(options_.seed, 0x86, (uint64_t{2} << 32) + vm * 16 + l));
-      NextLineWork(vm, l, *rng, 0);
-      streams_keepalive_.push_back(rng);
+      NextLineWork(vm, l, NewStream((uint64_t{2} << 32) + vm * 16 + l), 0);
     }
-    auto rr = std::make_shared<std::mt19937_64>(
-        RandomStream(options_.seed, 0x86, (uint64_t{3} << 32) + vm));
-    NextReroute(vm, *rr, 0);
-    streams_keepalive_.push_back(rr);
+    NextReroute(vm, NewStream((uint64_t{3} << 32) + vm), 0);
   }
-  auto aff = std::make_shared<std::mt19937_64>(RandomStream(options_.seed, 0x86, 3));
-  NextAffinityChange(*aff, 0);
-  streams_keepalive_.push_back(aff);
-  auto hp = std::make_shared<std::mt19937_64>(RandomStream(options_.seed, 0x86, 4));
-  NextHotplug(*hp, 0);
-  streams_keepalive_.push_back(hp);
+  NextAffinityChange(NewStream(3), 0);
+  NextHotplug(NewStream(4), 0);
 }
 
 void X86Host::NextMsi(int device, std::mt19937_64& rng, cost::Ns t) {

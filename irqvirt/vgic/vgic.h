@@ -100,6 +100,19 @@ struct VgicVcpuStats {
   uint64_t dir_deactivations = 0;        // deactivated outside the LRs through a trapped DIR
   uint64_t cross_vcpu_dir_requests = 0;  // DIR for an interrupt in another vCPU's LR
   uint64_t migrations = 0;               // interrupts moved to another vCPU's AP list
+
+  // Adds another vCPU's counters (a VM's totals).
+  VgicVcpuStats& operator+=(const VgicVcpuStats& o) {
+    flushes += o.flushes;
+    overflowing_flushes += o.overflowing_flushes;
+    maintenance_interrupts += o.maintenance_interrupts;
+    eoicount_deactivations += o.eoicount_deactivations;
+    dir_traps += o.dir_traps;
+    dir_deactivations += o.dir_deactivations;
+    cross_vcpu_dir_requests += o.cross_vcpu_dir_requests;
+    migrations += o.migrations;
+    return *this;
+  }
 };
 
 // A consistent copy of one interrupt's state, for tests and introspection.

@@ -781,15 +781,7 @@ void RunStress(int num_lrs) {
   uint64_t exits = 0, mi_exits = 0, kick_exits = 0, dir_exits = 0, livelocks = 0, acks = 0,
            published = 0, cross_dirs = 0, untrapped = 0;
   for (uint32_t v = 0; v < kVcpus; ++v) {
-    const VgicVcpuStats st = s.vgic->stats(v);
-    total.flushes += st.flushes;
-    total.overflowing_flushes += st.overflowing_flushes;
-    total.maintenance_interrupts += st.maintenance_interrupts;
-    total.eoicount_deactivations += st.eoicount_deactivations;
-    total.dir_traps += st.dir_traps;
-    total.dir_deactivations += st.dir_deactivations;
-    total.cross_vcpu_dir_requests += st.cross_vcpu_dir_requests;
-    total.migrations += st.migrations;
+    total += s.vgic->stats(v);
     const VcpuRunner& r = *vcpus[v];
     exits += r.exits_;
     mi_exits += r.maintenance_exits_;

@@ -1,15 +1,28 @@
 #include "hw/fake/fake_gicv2_cpu_interface.h"
 
+#include <algorithm>
+
 #include "hw/arm/gicv2_translation.h"
 #include "hw/arm/gicv3_regs.h"
 
 namespace hw::fake {
 
+namespace {
+
+// The LR engine holds up to 16 LRs (the abstract state's count); a count outside 1..16 is
+// clamped rather than indexing past its registers.
+FakeGicV2CpuInterface::Config Clamped(FakeGicV2CpuInterface::Config c) {
+  c.num_list_registers = std::clamp(c.num_list_registers, 1, arm::kMaxListRegisters);
+  return c;
+}
+
+}  // namespace
+
 FakeGicV2CpuInterface::FakeGicV2CpuInterface(Config config, PhysicalGic* physical)
-    : config_(config),
-      lrs_({.num_list_registers = config.num_list_registers, .tdir_supported = false}, physical) {
+    : config_(Clamped(config)),
+      lrs_({.num_list_registers = config_.num_list_registers, .tdir_supported = false}, physical) {
   // 5 priority and 5 preemption bits, as the LR engine implements.
-  vtr_.set_list_regs(static_cast<uint64_t>(config.num_list_registers - 1))
+  vtr_.set_list_regs(static_cast<uint64_t>(config_.num_list_registers - 1))
       .set_pre_bits(4)
       .set_pri_bits(4);
 }

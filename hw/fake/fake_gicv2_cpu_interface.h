@@ -37,7 +37,7 @@ namespace hw::fake {
 class FakeGicV2CpuInterface : public MmioRegion, public GuestCpuInterface {
  public:
   struct Config {
-    int num_list_registers = 4;  // 1..16 (GICv2 allows 64; the abstract state holds 16)
+    int num_list_registers = 4;  // 1..16, clamped (GICv2 allows 64; the state holds 16)
   };
 
   FakeGicV2CpuInterface(Config config, PhysicalGic* physical);

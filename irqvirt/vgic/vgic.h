@@ -2,13 +2,15 @@
 // before guest entry and fold after exit, LR overflow without guest live-lock, the DIR-trap
 // handler, injection and deactivation notifiers. The behaviour follows KVM's LR-overflow design
 // as merged for Linux 6.19 with the March 2026 EOIcount fix (shared/reference/gic.md §3); the
-// code is this library's own.
+// code is this library's own. GICv2 guests (VgicOptions::guest_model) differ only in their SGIs,
+// which carry a sender.
 //
 // How a hypervisor drives it, per vCPU run-loop iteration:
 //   vgic.Flush(vcpu, state);  backend.Restore(state);   // before entering the guest
 //   ... guest runs; it exits (maintenance interrupt, trapped DIR, kick, anything) ...
 //   backend.Save(state);      vgic.Fold(vcpu, state);   // right after the exit
-//   if the exit was a trapped ICV_DIR_EL1 write: vgic.HandleDirTrap(vcpu, written_value);
+//   if the exit was a trapped ICV_DIR_EL1 write (GICv2: a GICV_DIR write, whose page the
+//   embedder leaves unmapped): vgic.HandleDirTrap(vcpu, written_value);
 // `state` is the vCPU's own hw::VgicCpuState, kept across iterations (it carries the guest's
 // VMCR and APRs). Every Flush is followed by exactly one Fold: an entry abandoned after Flush
 // (a signal, a pending request) calls Fold on the state as Flush left it. Flush, Fold and
@@ -511,9 +513,10 @@ class Vgic {
     return absl::OkStatus();
   }
 
-  // The guest wrote `value` to ICV_DIR_EL1 and it trapped (ICH_HCR_EL2.TDIR). Call after Fold.
-  // A DIR that the architecture ignores (EOImode 0, an INTID that does not exist, an interrupt
-  // that is not active) is ignored; the result is an error only for an unknown vCPU.
+  // The guest wrote `value` to ICV_DIR_EL1 and it trapped (ICH_HCR_EL2.TDIR), or a GICv2 guest
+  // wrote GICV_DIR. Call after Fold. A DIR that the architecture ignores (EOImode 0, an INTID
+  // that does not exist, an interrupt that is not active, a GICv2 SGI's other sender) is
+  // ignored; the result is an error only for an unknown vCPU.
   absl::Status HandleDirTrap(uint32_t vcpu, uint64_t value) {
     if (vcpu >= options_.num_vcpus) return UnknownVcpu(vcpu);
     Vcpu& vc = vcpus_[vcpu];

@@ -118,6 +118,16 @@ TEST(FakeGicV2CpuInterface, AccessesTheHardwareDoesNotHaveReadZeroAndWriteNothin
   EXPECT_EQ(gich.bad_accesses(), 7u);
 }
 
+TEST(FakeGicV2CpuInterface, ListRegisterCountIsClampedToWhatTheEngineHolds) {
+  hw::fake::FakePhysicalGic physical;
+  hw::fake::FakeGicV2CpuInterface many({.num_list_registers = 64}, &physical);
+  EXPECT_EQ(GichVtr::FromRaw(many.Read32(kGichVtr)).num_list_registers(), 16);
+  EXPECT_EQ(many.Read32(GichLrOffset(16)), 0u);
+  EXPECT_EQ(many.bad_accesses(), 1u) << "LR16 does not exist";
+  hw::fake::FakeGicV2CpuInterface none({.num_list_registers = 0}, &physical);
+  EXPECT_EQ(GichVtr::FromRaw(none.Read32(kGichVtr)).num_list_registers(), 1);
+}
+
 TEST(FakeGicV2CpuInterface, EoiMatchesTheSenderAndItsEoiBitRaisesTheMaintenanceInterrupt) {
   hw::fake::FakePhysicalGic physical;
   hw::fake::FakeGicV2CpuInterface gich({.num_list_registers = 4}, &physical);

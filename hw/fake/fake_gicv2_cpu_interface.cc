@@ -97,13 +97,17 @@ arm::GichHcr FakeGicV2CpuInterface::hcr() const {
 
 uint32_t FakeGicV2CpuInterface::Acknowledge(int group) { return lrs_.Acknowledge(group); }
 
+// GICV_EOIR and GICV_DIR carry InterruptID[9:0] and CPUID[12:10]; the rest is reserved. The LRs
+// hold VirtualID | CPUID << 10 as their vINTID, so a write matches an LR only with the sender it
+// was acknowledged with.
+constexpr uint32_t kGicvInterruptAndCpuId = 0x1fff;
+
 void FakeGicV2CpuInterface::EndOfInterrupt(int group, uint32_t value) {
-  // The LRs hold VirtualID | CPUID << 10 as their vINTID, so an EOI matches an LR only with the
-  // sender it was acknowledged with.
-  lrs_.EndOfInterrupt(group, value & 0x1fff);
+  lrs_.EndOfInterrupt(group, value & kGicvInterruptAndCpuId);
 }
 
-DirOutcome FakeGicV2CpuInterface::Deactivate(uint32_t /*value*/) {
+DirOutcome FakeGicV2CpuInterface::Deactivate(uint32_t value) {
+  if (config_.dir_page_mapped) return lrs_.Deactivate(value & kGicvInterruptAndCpuId);
   ++dir_traps_;
   return DirOutcome::kTrapped;
 }

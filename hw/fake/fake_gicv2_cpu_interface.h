@@ -7,9 +7,11 @@
 //   - EOI (GICV_EOIR / GICV_AEOIR): priority drop; with EOImode 0 also deactivate the Active LR
 //     whose VirtualID and CPUID match the written value, or, when none does, increment
 //     GICH_HCR.EOICount.
-//   - GICV_DIR: always traps. It is alone in the GICV window's second page, which the embedder
-//     leaves unmapped so that every DIR exits to the vGIC core (gic.md §2.7): GICv2 has no bit to
-//     trap it selectively.
+//   - GICV_DIR: traps. It is alone in the GICV window's second page, which the embedder leaves
+//     unmapped so that every DIR exits to the vGIC core (gic.md §2.7): GICv2 has no bit to trap
+//     it selectively. With Config::dir_page_mapped the hardware handles it instead: with
+//     EOImode 1 it deactivates the Active LR whose VirtualID and CPUID match, or increments
+//     EOICount when none does; with EOImode 0 it does nothing.
 //   - deactivating an LR with HW = 1 deactivates its PhysicalID on the physical GIC; one with
 //     HW = 0 and EOI = 1 sets its GICH_EISR bit, so GICH_MISR.EOI raises the maintenance
 //     interrupt (how the core hears that the next sender of a multi-source SGI can follow).
@@ -38,6 +40,7 @@ class FakeGicV2CpuInterface : public MmioRegion, public GuestCpuInterface {
  public:
   struct Config {
     int num_list_registers = 4;  // 1..16, clamped (GICv2 allows 64; the state holds 16)
+    bool dir_page_mapped = false;  // the guest reaches the hardware GICV_DIR (no trap)
   };
 
   FakeGicV2CpuInterface(Config config, PhysicalGic* physical);
@@ -51,7 +54,7 @@ class FakeGicV2CpuInterface : public MmioRegion, public GuestCpuInterface {
   // --- the guest (GICV_*) ---
   uint32_t Acknowledge(int group) override;                 // GICV_IAR / GICV_AIAR
   void EndOfInterrupt(int group, uint32_t value) override;  // GICV_EOIR / GICV_AEOIR
-  DirOutcome Deactivate(uint32_t value) override;           // GICV_DIR: traps
+  DirOutcome Deactivate(uint32_t value) override;           // GICV_DIR
   bool eoi_mode_split() const override { return lrs_.eoi_mode_split(); }
   void SetPriorityMask(uint8_t pmr) { lrs_.SetPriorityMask(pmr); }             // GICV_PMR
   void SetGroupEnable(int group, bool on) { lrs_.SetGroupEnable(group, on); }  // GICV_CTLR
@@ -62,7 +65,7 @@ class FakeGicV2CpuInterface : public MmioRegion, public GuestCpuInterface {
   bool maintenance_interrupt() const { return lrs_.maintenance_interrupt(); }
   uint32_t lr(int n) const;  // GICH_LR<n> as the hypervisor would read it
   arm::GichHcr hcr() const;
-  uint64_t dir_traps() const { return dir_traps_; }
+  uint64_t dir_traps() const { return dir_traps_; }  // GICV_DIR writes that exited
   uint64_t bad_accesses() const { return bad_accesses_ + lrs_.bad_accesses(); }
   // The list registers in ICH layout, for checks shared with the GICv3 fake.
   FakeGicV3CpuInterface& list_registers() { return lrs_; }

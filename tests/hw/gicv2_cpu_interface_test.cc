@@ -150,5 +150,24 @@ TEST(FakeGicV2CpuInterface, EoiMatchesTheSenderAndItsEoiBitRaisesTheMaintenanceI
   EXPECT_EQ(gich.Read32(GichLrOffset(1)), 0x6a000c07u) << "a trapped DIR changes nothing here";
 }
 
+TEST(FakeGicV2CpuInterface, MappedDirPageDeactivatesTheLrOfTheNamedSender) {
+  hw::fake::FakePhysicalGic physical;
+  hw::fake::FakeGicV2CpuInterface gich({.num_list_registers = 4, .dir_page_mapped = true},
+                                       &physical);
+  gich.Write32(kGichVmcr, 0xf8000202u);        // Group 1, EOImode 1 (bit 9), mask 0xf8
+  gich.Write32(GichLrOffset(0), 0x5a000405u);  // SGI 5 from CPU 1
+  gich.Write32(kGichHcr, 0x1);
+  EXPECT_EQ(gich.Acknowledge(1), 0x405u);
+  gich.EndOfInterrupt(1, 0x405);  // priority drop only
+  EXPECT_EQ(gich.Read32(GichLrOffset(0)), 0x6a000405u) << "still Active";
+  EXPECT_EQ(gich.Deactivate(0x805), hw::fake::DirOutcome::kDone);  // sender 2: no LR matches
+  EXPECT_EQ(gich.Read32(GichLrOffset(0)), 0x6a000405u);
+  EXPECT_EQ(gich.hcr().eoicount(), 1u) << "counted as a deactivation outside the LRs";
+  EXPECT_EQ(gich.Deactivate(0x405), hw::fake::DirOutcome::kDone);
+  EXPECT_EQ(gich.Read32(GichLrOffset(0)), 0x4a000405u) << "Invalid (state 0), Grp1 kept";
+  EXPECT_EQ(gich.Read32(kGichElrsr0), 0xfu);
+  EXPECT_EQ(gich.dir_traps(), 0u);
+}
+
 }  // namespace
 }  // namespace hw::arm

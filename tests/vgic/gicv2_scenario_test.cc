@@ -111,7 +111,8 @@ TEST(Gicv2Scenario, DirNamingAnotherSenderThanTheActiveOneIsIgnored) {
   EXPECT_EQ(h.guest(0).Acknowledge(1), Iar(3, 1));
   h.guest(0).EoiNewest();     // priority drop; sender 1's SGI waits for its DIR
   h.guest(0).Dir(Iar(3, 2));  // names sender 2, whose SGI is pending, not active
-  EXPECT_EQ(h.vcpu(0).dir_trap_exits, 1u) << "GICV_DIR always traps";
+  EXPECT_EQ(h.vcpu(0).dir_trap_exits, 1u) << "GICV_DIR traps";
+  EXPECT_EQ(h.gicv2(0)->dir_traps(), 1u);
   EXPECT_EQ(h.vgic().stats(0).dir_deactivations, 0u);
   EXPECT_TRUE(h.vgic().Snapshot(0, 3)->active) << "sender 1's activation stays";
   EXPECT_EQ(h.guest(0).Acknowledge(1), kSpuriousIntid) << "sender 2 waits behind it";

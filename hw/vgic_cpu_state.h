@@ -16,6 +16,7 @@ struct VgicCpuState {
   static constexpr int kMaxAprRegisters = 4;
 
   // Written by the core on flush, read back by the backend's Save; only lr[0..used_lrs) matter.
+  // A GICv2 guest's SGI carries its sender in vINTID[12:10] (GICH_LR.CPUID on a GICv2 host).
   std::array<uint64_t, kMaxListRegisters> lr{};
   int used_lrs = 0;
   uint64_t hcr = 0;  // ICH_HCR_EL2; on save, EOIcount is kept only if LRENPIE was set

@@ -11,6 +11,7 @@
 #include "hw/amd/ga_log_entry.h"
 #include "hw/amd/irte32.h"
 #include "hw/amd/irte_ga.h"
+#include "hw/arm/gicv2_regs.h"
 #include "hw/arm/gicv3_regs.h"
 #include "hw/arm/gicv5_regs.h"
 #include "hw/intel/invalidation_descriptor.h"
@@ -40,6 +41,9 @@ constexpr std::string_view kUsage =
     "  ich-vtr V            GICv3 ICH_VTR_EL2, with the LR and APR counts\n"
     "  gicv5-intid V        GICv5 interrupt ID (32-bit; TYPE 1 PPI, 2 LPI, 3 SPI)\n"
     "  icc-icsr V           GICv5 ICC_ICSR_EL1 (GIC CDRCFG / VDRCFG result)\n"
+    "  gich-lr V            GICv2 GICH_LR<n> (view chosen by HW, bit 31)\n"
+    "  gich-hcr V           GICv2 GICH_HCR\n"
+    "  gich-misr V          GICv2 GICH_MISR\n"
     "  ich-contextr V       GICv5 ICH_CONTEXTR_EL2\n"
     "  ich-vmcr-v5 V        GICv5 (FEAT_GCIE) view of ICH_VMCR_EL2\n"
     "  gic-vdpend V         GICv5 GIC VDPEND operand\n"
@@ -175,6 +179,20 @@ DecodeResult Decode(const std::vector<std::string>& args) {
             Describe(v) + fmt::format("list_registers={} apr_registers={}\n",
                                       v.num_list_registers(), v.num_apr_registers()),
             ""};
+  }
+  if (kind == "gich-lr") {
+    if (!expect(1) || !fits32(words[0])) return Usage("gich-lr takes one 32-bit word");
+    const auto lr = static_cast<uint32_t>(words[0]);
+    if (hw::arm::GichLrIsHw(lr)) return {0, Describe(hw::arm::GichLrHardware::FromRaw(lr)), ""};
+    return {0, Describe(hw::arm::GichLrVirtual::FromRaw(lr)), ""};
+  }
+  if (kind == "gich-hcr") {
+    if (!expect(1) || !fits32(words[0])) return Usage("gich-hcr takes one 32-bit word");
+    return {0, Describe(hw::arm::GichHcr::FromRaw(static_cast<uint32_t>(words[0]))), ""};
+  }
+  if (kind == "gich-misr") {
+    if (!expect(1) || !fits32(words[0])) return Usage("gich-misr takes one 32-bit word");
+    return {0, Describe(hw::arm::GichMisr::FromRaw(static_cast<uint32_t>(words[0]))), ""};
   }
   if (kind == "gicv5-intid") {
     if (!expect(1) || !fits32(words[0])) return Usage("gicv5-intid takes one 32-bit word");

@@ -21,15 +21,12 @@
 
 #include "hw/arm/gicv3_regs.h"
 #include "hw/arm/sysreg.h"
+#include "hw/fake/guest_cpu_interface.h"
 #include "hw/physical_gic.h"
 
 namespace hw::fake {
 
-inline constexpr uint32_t kSpuriousIntid = 1023;  // IHI 0069 §2.2.1
-
-enum class DirOutcome { kDone, kIgnored, kTrapped };
-
-class FakeGicV3CpuInterface {
+class FakeGicV3CpuInterface : public GuestCpuInterface {
  public:
   struct Config {
     int num_list_registers = 4;  // 1..16
@@ -43,13 +40,13 @@ class FakeGicV3CpuInterface {
   void Write(arm::SysRegEncoding e, uint64_t value);
 
   // --- the guest (ICV_*_EL1) ---
-  uint32_t Acknowledge(int group);                   // ICV_IAR0/1_EL1
-  void EndOfInterrupt(int group, uint32_t intid);    // ICV_EOIR0/1_EL1
-  DirOutcome Deactivate(uint32_t intid);             // ICV_DIR_EL1
+  uint32_t Acknowledge(int group) override;                 // ICV_IAR0/1_EL1
+  void EndOfInterrupt(int group, uint32_t intid) override;  // ICV_EOIR0/1_EL1
+  DirOutcome Deactivate(uint32_t intid) override;           // ICV_DIR_EL1
   void SetPriorityMask(uint8_t pmr);                 // ICV_PMR_EL1
   void SetGroupEnable(int group, bool enabled);      // ICV_IGRPEN0/1_EL1
   void SetEoiMode(bool split);                       // ICV_CTLR_EL1.EOImode
-  bool eoi_mode_split() const { return vmcr_.veoim() != 0; }
+  bool eoi_mode_split() const override { return vmcr_.veoim() != 0; }
   // The running priority (ICV_RPR_EL1): 0xff when nothing is active.
   uint8_t RunningPriority() const;
 

@@ -1,4 +1,4 @@
-// A guest operating system's interrupt handling on the fake GICv3 virtual CPU interface:
+// A guest operating system's interrupt handling on a fake virtual CPU interface (GICv3 or GICv2):
 // acknowledge, EOI in the architecture's order (the most recently acknowledged first, which is
 // what priority drop requires), and with EOImode 1 deactivate any priority-dropped interrupt in
 // any order. After every operation it asks its host whether the vCPU exits (a maintenance
@@ -10,7 +10,7 @@
 #include <array>
 #include <cstdint>
 
-#include "hw/fake/fake_gicv3_cpu_interface.h"
+#include "hw/fake/guest_cpu_interface.h"
 
 namespace hw::fake {
 
@@ -29,9 +29,10 @@ class GicGuest {
 
   static constexpr int kCapacity = 1024;
 
-  GicGuest(FakeGicV3CpuInterface& cpu, Host& host) : cpu_(cpu), host_(host) {}
+  GicGuest(GuestCpuInterface& cpu, Host& host) : cpu_(cpu), host_(host) {}
 
-  // ICV_IAR<group>: the INTID taken, or kSpuriousIntid.
+  // ICV_IAR<group> (GICv2: GICV_IAR / GICV_AIAR): the IAR value taken, or kSpuriousIntid. EOIs
+  // and DIRs write back exactly what was acknowledged (with a GICv2 SGI's sender).
   uint32_t Acknowledge(int group);
   // EOIs the most recently acknowledged interrupt not yet EOIed. With EOImode 1 it is then
   // waiting for a DIR. Returns its INTID, or kSpuriousIntid when nothing is acknowledged.
@@ -47,14 +48,14 @@ class GicGuest {
   int num_acknowledged_not_eoied() const { return stack_size_; }
   int num_waiting_for_dir() const { return waiting_size_; }
   uint32_t waiting(int i) const { return waiting_[i]; }
-  FakeGicV3CpuInterface& cpu() { return cpu_; }
+  GuestCpuInterface& cpu() { return cpu_; }
 
  private:
   struct Taken {
     uint32_t intid;
     int group;
   };
-  FakeGicV3CpuInterface& cpu_;
+  GuestCpuInterface& cpu_;
   Host& host_;
   std::array<Taken, kCapacity> stack_{};
   int stack_size_ = 0;

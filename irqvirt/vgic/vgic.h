@@ -2,13 +2,15 @@
 // before guest entry and fold after exit, LR overflow without guest live-lock, the DIR-trap
 // handler, injection and deactivation notifiers. The behaviour follows KVM's LR-overflow design
 // as merged for Linux 6.19 with the March 2026 EOIcount fix (shared/reference/gic.md §3); the
-// code is this library's own.
+// code is this library's own. GICv2 guests (VgicOptions::guest_model) differ only in their SGIs,
+// which carry a sender.
 //
 // How a hypervisor drives it, per vCPU run-loop iteration:
 //   vgic.Flush(vcpu, state);  backend.Restore(state);   // before entering the guest
 //   ... guest runs; it exits (maintenance interrupt, trapped DIR, kick, anything) ...
 //   backend.Save(state);      vgic.Fold(vcpu, state);   // right after the exit
-//   if the exit was a trapped ICV_DIR_EL1 write: vgic.HandleDirTrap(vcpu, written_value);
+//   if the exit was a trapped ICV_DIR_EL1 write (GICv2: a GICV_DIR write, whose page the
+//   embedder leaves unmapped): vgic.HandleDirTrap(vcpu, written_value);
 // `state` is the vCPU's own hw::VgicCpuState, kept across iterations (it carries the guest's
 // VMCR and APRs). Every Flush is followed by exactly one Fold: an entry abandoned after Flush
 // (a signal, a pending request) calls Fold on the state as Flush left it. Flush, Fold and
@@ -71,6 +73,9 @@ struct VgicOptions {
   uint32_t num_spis = 64;      // a multiple of 32, at most kMaxSpis rounded down (960)
   int num_list_registers = 4;  // from the backend's features (1..16)
   bool can_trap_dir = true;    // ICH_VTR_EL2.TDS; CPUs without it need the TC-trap emulation
+  // kGicV2: the guest sees SGI senders (InjectSgi); at most 8 vCPUs. Either model runs on
+  // either backend that can host it (a GICv2 host runs only GICv2 guests).
+  GuestModel guest_model = GuestModel::kGicV3;
   hw::PhysicalGic* physical_gic = nullptr;  // required once a HW mapping is made
   KickVcpuFn kick = nullptr;
   // Optional, same context: like `kick`, but returns only once every later guest entry of
@@ -143,6 +148,11 @@ class Vgic {
     if (o.num_list_registers < 1 || o.num_list_registers > hw::VgicCpuState::kMaxListRegisters) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "vGIC: %d list registers; the architecture has 1..16", o.num_list_registers));
+    }
+    if (o.guest_model == GuestModel::kGicV2 && o.num_vcpus > kGicV2MaxCpus) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("vGIC: %u vCPUs; a GICv2 guest has at most %u (SGI senders are 3 bits)",
+                          o.num_vcpus, kGicV2MaxCpus));
     }
     if (!o.can_trap_dir) {
       return absl::UnimplementedError(
@@ -320,7 +330,31 @@ class Vgic {
         return absl::OkStatus();
       }
       irq.pending_latch = true;
+      // A GICv2 guest's SGI needs a sender; one injected without naming it comes from CPU 0.
+      if (HasSgiSources(irq)) irq.sgi_sources |= 1;
     }
+    QueueAndUnlock(irq, f);
+    return absl::OkStatus();
+  }
+
+  // A GICv2 guest's SGI `intid` sent by vCPU `source` to vCPU `target` (the guest wrote
+  // GICD_SGIR on `source`). The guest acknowledges it once per sender, with the sender in
+  // GICV_IAR[12:10]. No allocation.
+  absl::Status InjectSgi(uint32_t target, uint32_t intid, uint32_t source) {
+    if (options_.guest_model != GuestModel::kGicV2) {
+      return absl::FailedPreconditionError(
+          "InjectSgi: SGI senders exist for GICv2 guests only (VgicOptions::guest_model); a "
+          "GICv3 guest's SGI is an Inject");
+    }
+    if (intid >= kNumSgis) {
+      return absl::InvalidArgumentError(absl::StrFormat("INTID %u is not an SGI (0..15)", intid));
+    }
+    if (target >= options_.num_vcpus) return UnknownVcpu(target);
+    if (source >= options_.num_vcpus) return UnknownVcpu(source);
+    Irq& irq = vcpus_[target].private_irqs[intid];
+    const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
+    irq.sgi_sources |= static_cast<uint8_t>(1u << source);
+    irq.pending_latch = true;
     QueueAndUnlock(irq, f);
     return absl::OkStatus();
   }
@@ -492,15 +526,21 @@ class Vgic {
     return absl::OkStatus();
   }
 
-  // The guest wrote `value` to ICV_DIR_EL1 and it trapped (ICH_HCR_EL2.TDIR). Call after Fold.
-  // A DIR that the architecture ignores (EOImode 0, an INTID that does not exist, an interrupt
-  // that is not active) is ignored; the result is an error only for an unknown vCPU.
+  // The guest wrote `value` to ICV_DIR_EL1 and it trapped (ICH_HCR_EL2.TDIR), or a GICv2 guest
+  // wrote GICV_DIR. Call after Fold. A DIR that the architecture ignores (EOImode 0, an INTID
+  // that does not exist, an interrupt that is not active, a GICv2 SGI's other sender) is
+  // ignored; the result is an error only for an unknown vCPU.
   absl::Status HandleDirTrap(uint32_t vcpu, uint64_t value) {
     if (vcpu >= options_.num_vcpus) return UnknownVcpu(vcpu);
     Vcpu& vc = vcpus_[vcpu];
     Count(vc.stats.dir_traps);
     const auto vmcr = hw::arm::IchVmcr::FromRaw(vc.vmcr.load(std::memory_order_relaxed));
-    const uint32_t intid = static_cast<uint32_t>(value & 0xffffff);  // ICV_DIR_EL1.INTID
+    // ICV_DIR_EL1.INTID is 24 bits; GICV_DIR is InterruptID[9:0] and the SGI sender in [12:10].
+    const bool gicv2 = options_.guest_model == GuestModel::kGicV2;
+    const uint32_t intid =
+        static_cast<uint32_t>(value & (gicv2 ? hw::arm::kGicv2VirtualIdMask : 0xffffff));
+    const uint32_t source = static_cast<uint32_t>(value >> hw::arm::kGicv2SgiSourceShift) &
+                            hw::arm::kGicv2SgiSourceMask;
     if (vmcr.veoim() == 0 || intid >= num_intids()) return absl::OkStatus();
     Irq& irq = intid < kNumPrivateIrqs ? vc.private_irqs[intid] : spis_[intid - kFirstSpi];
 
@@ -509,7 +549,10 @@ class Vgic {
     int32_t holder = kNoVcpu;
     bool deferred = false;
     const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
-    if (irq.vcpu != kNoVcpu && (irq.on_lr || irq.active)) {
+    // A GICv2 guest deactivates an SGI by naming its sender too: another sender's DIR does not
+    // deactivate this activation (IHI 0048B §4.4.9 GICC_DIR; gic.md §3.9, patch 29).
+    const bool other_sender = HasSgiSources(irq) && irq.active_source != source;
+    if (!other_sender && irq.vcpu != kNoVcpu && (irq.on_lr || irq.active)) {
       holder = irq.vcpu;
       // In an LR, the shadow state is stale (the guest may have acknowledged it since the
       // flush): the holder's fold decides, with the LR in hand.
@@ -821,10 +864,15 @@ class Vgic {
   // latched here (the LR holds it), and a HW level interrupt's line is the physical GIC's now.
   void PopulateLr(Vcpu& vc, Irq& irq, hw::VgicCpuState& state, int n)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(irq.lock) {
-    const uint64_t lr = ComputeLr(irq);
+    const uint64_t lr = ComputeLr(irq, options_.guest_model);
     if ((lr & hw::arm::kIchLrPendingBit) != 0) {
       if (irq.trigger == Trigger::kEdge) irq.pending_latch = false;
       if (irq.hw && irq.trigger == Trigger::kLevel) irq.line_level = false;
+      if (HasSgiSources(irq)) {
+        // One sender per LR: the others stay pending here.
+        irq.sgi_sources &= static_cast<uint8_t>(~(1u << SgiSourceOf(lr)));
+        irq.pending_latch = irq.sgi_sources != 0;
+      }
     }
     irq.on_lr = true;
     state.lr[n] = lr;
@@ -841,6 +889,13 @@ class Vgic {
     if (irq.trigger == Trigger::kEdge && (lr & hw::arm::kIchLrPendingBit) != 0) {
       irq.pending_latch = true;
     }
+    if (HasSgiSources(irq)) {
+      if (irq.active) irq.active_source = static_cast<uint8_t>(SgiSourceOf(lr));
+      // Not acknowledged yet: its sender waits with the others again.
+      if ((lr & hw::arm::kIchLrPendingBit) != 0) {
+        irq.sgi_sources |= static_cast<uint8_t>(1u << SgiSourceOf(lr));
+      }
+    }
     if (irq.trigger == Trigger::kLevel && s == hw::arm::LrState::kInvalid) {
       irq.pending_latch = false;
     }
@@ -854,10 +909,19 @@ class Vgic {
     }
   }
 
+  // Whether `irq` is a GICv2 guest's SGI, whose LRs and DIRs name a sender.
+  bool HasSgiSources(const Irq& irq) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(irq.lock) {
+    return options_.guest_model == GuestModel::kGicV2 && irq.is_sgi() && !irq.hw;
+  }
+  static uint32_t SgiSourceOf(uint64_t lr) {
+    return (hw::arm::IchLrVintid(lr) >> hw::arm::kGicv2SgiSourceShift) &
+           hw::arm::kGicv2SgiSourceMask;
+  }
+
   // Deactivates an active interrupt that is in no LR, as the guest's EOI or DIR would have:
   // a pseudo-LR without Active, folded like a real one; a HW one's physical INTID too.
   void DeactivateOutsideLrs(Vcpu& vc, Irq& irq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(irq.lock) {
-    const uint64_t pseudo = ComputeLr(irq) & ~hw::arm::kIchLrActiveBit;
+    const uint64_t pseudo = ComputeLr(irq, options_.guest_model) & ~hw::arm::kIchLrActiveBit;
     if (irq.hw) options_.physical_gic->Deactivate(irq.hwintid);
     FoldLr(vc, irq, pseudo);
   }

@@ -17,6 +17,12 @@ inline constexpr int32_t kNoVcpu = -1;
 
 enum class Trigger : uint8_t { kEdge, kLevel };
 
+// The GIC architecture the guest programs. It matters to the core only for SGIs: a GICv2 guest
+// sees each SGI's sender (GICV_IAR[12:10]), and an SGI sent by several vCPUs is delivered once
+// per sender (gic.md §2.7, §3.10).
+enum class GuestModel : uint8_t { kGicV3, kGicV2 };
+inline constexpr uint32_t kGicV2MaxCpus = 8;  // the CPUID field is 3 bits (IHI 0048B §4.3.15)
+
 // Called once for each deactivation of a level-triggered SPI by the guest (the resample hook an
 // irqfd-style device needs), never under a vGIC lock; `intid` is the SPI's INTID.
 using DeactivationNotifier = void (*)(void* context, uint32_t intid);
@@ -48,6 +54,10 @@ struct VgicIrq {
   bool on_lr ABSL_GUARDED_BY(lock) = false;  // in a list register of vcpu, right now
   // Another vCPU's trapped DIR hit it while it sat in vcpu's LR: deactivate at vcpu's next fold.
   bool deactivate_requested ABSL_GUARDED_BY(lock) = false;
+  // GICv2 guests' SGIs only: one bit per vCPU whose SGI waits to be delivered (pending_latch is
+  // set exactly while one does), and the sender of the activation the guest is handling.
+  uint8_t sgi_sources ABSL_GUARDED_BY(lock) = 0;
+  uint8_t active_source ABSL_GUARDED_BY(lock) = 0;
   DeactivationNotifier notifier ABSL_GUARDED_BY(lock) = nullptr;
   void* notifier_context ABSL_GUARDED_BY(lock) = nullptr;
 

@@ -30,6 +30,26 @@ for kind in ich-hcr ich-misr ich-vmcr; do
   $bin $kind >/dev/null 2>&1; rc=$?
   [ "$rc" -eq 2 ] || { echo "$kind without a word exited $rc, want 2"; fail=1; }
 done
+# GICv2 kinds (values worked out in tests/hw/gicv2_registers_test.cc): SGI 3 from CPU 2, pending,
+# Group 1, priority 0xa0, EOI; a HW timer LR; an HCR; a MISR.
+out=$($bin gich-lr 0x5a080803) || { echo "gich-lr exited $?"; fail=1; }
+[[ "$out" == "GichLrVirtual{virtual_id=0x3 cpuid=0x2 eoi=1 priority=0x14 state=0x1 grp1=1 hw=0}" ]] ||
+  { echo "gich-lr: $out"; fail=1; }
+out=$($bin gich-lr 0xea006c1b) || { echo "gich-lr hw exited $?"; fail=1; }
+[[ "$out" == "GichLrHardware{virtual_id=0x1b physical_id=0x1b priority=0x14 state=0x2 grp1=1 hw=1}" ]] ||
+  { echo "gich-lr hw: $out"; fail=1; }
+out=$($bin gich-hcr 0x2800008f) || { echo "gich-hcr exited $?"; fail=1; }
+[[ "$out" == "GichHcr{en=1 uie=1 lrenpie=1 npie=1 vgrp0eie=0 vgrp0die=0 vgrp1eie=0 vgrp1die=1 eoicount=0x5}" ]] ||
+  { echo "gich-hcr: $out"; fail=1; }
+out=$($bin gich-misr 0x189) || { echo "gich-misr exited $?"; fail=1; }
+[[ "$out" == *"GichMisr{eoi=1 u=0 lrenp=0 np=1 vgrp0e=0 vgrp0d=0 vgrp1e=0 vgrp1d=1 rsvd[31:8]=0x1!}"*"warning: non-zero reserved bits"* ]] ||
+  { echo "gich-misr: $out"; fail=1; }
+for kind in gich-lr gich-hcr gich-misr; do
+  $bin $kind >/dev/null 2>&1; rc=$?
+  [ "$rc" -eq 2 ] || { echo "$kind without a word exited $rc, want 2"; fail=1; }
+  $bin $kind 0x100000000 >/dev/null 2>&1; rc=$?
+  [ "$rc" -eq 2 ] || { echo "$kind wider than 32 bits exited $rc, want 2"; fail=1; }
+done
 # GICv5 kinds (values worked out in tests/hw/gicv5_registers_test.cc).
 out=$($bin gicv5-intid 0x60000025) || { echo "gicv5-intid exited $?"; fail=1; }
 [[ "$out" == "Gicv5Intid{id=0x25 type=0x3}" ]] || { echo "gicv5-intid: $out"; fail=1; }

@@ -68,6 +68,33 @@ TEST(Decode, VtdInvalidationDescriptorByType) {
 }
 
 // GICv3 values worked out by hand in tests/hw/arm_registers_test.cc.
+TEST(Decode, GichLrChoosesViewByHwBit) {
+  // SGI 3 from CPU 2, pending, Group 1, priority 0xa0 (0x14 in bits 27:23), EOI (bit 19); see
+  // tests/hw/gicv2_registers_test.cc for the hand computation.
+  const DecodeResult v = Decode({"gich-lr", "0x5a080803"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_EQ(v.out,
+            "GichLrVirtual{virtual_id=0x3 cpuid=0x2 eoi=1 priority=0x14 state=0x1 grp1=1 hw=0}\n");
+  const DecodeResult h = Decode({"gich-lr", "ea006c1b"});
+  EXPECT_EQ(h.out,
+            "GichLrHardware{virtual_id=0x1b physical_id=0x1b priority=0x14 state=0x2 grp1=1 "
+            "hw=1}\n");
+  // Bit 13 is RES0 in the HW = 0 view.
+  EXPECT_EQ(Decode({"gich-lr", "0x5a082803"}).out,
+            "GichLrVirtual{virtual_id=0x3 cpuid=0x2 rsvd[18:13]=0x1! eoi=1 priority=0x14 state=0x1 "
+            "grp1=1 hw=0}\nwarning: non-zero reserved bits (marked !)\n");
+}
+
+TEST(Decode, GichHcrAndMisr) {
+  EXPECT_EQ(Decode({"gich-hcr", "0x2800008f"}).out,
+            "GichHcr{en=1 uie=1 lrenpie=1 npie=1 vgrp0eie=0 vgrp0die=0 vgrp1eie=0 vgrp1die=1 "
+            "eoicount=0x5}\n");
+  EXPECT_EQ(Decode({"gich-misr", "89"}).out,
+            "GichMisr{eoi=1 u=0 lrenp=0 np=1 vgrp0e=0 vgrp0d=0 vgrp1e=0 vgrp1d=1}\n");
+  EXPECT_NE(Decode({"gich-hcr", "100000000"}).err.find("gich-hcr takes one 32-bit word"),
+            std::string::npos);
+}
+
 TEST(Decode, IchLrChoosesViewByHwBit) {
   // Pending Group 1 SPI 32 with EOI, HW = 0 (bit 61 clear): the virtual view.
   const DecodeResult v = Decode({"ich-lr", "0x50a0020000000020"});
@@ -161,9 +188,9 @@ TEST(Decode, BadInputExitsTwoWithUsage) {
            {"irte32", "0xzz"},
            {"irte32", ""},
            {"irte32", "0x"},
-           {"irte32", "1ffffffff"},              // wider than 32 bits
-           {"irte-ga", "1"},                     // missing HI
-           {"ga-log", "11112222333344445"},      // 17 hex digits
+           {"irte32", "1ffffffff"},          // wider than 32 bits
+           {"irte-ga", "1"},                 // missing HI
+           {"ga-log", "11112222333344445"},  // 17 hex digits
            {"pi-desc", "1", "2"},
            {"ich-lr"},
            {"ich-lr", "1", "2"},
@@ -176,6 +203,13 @@ TEST(Decode, BadInputExitsTwoWithUsage) {
            {"ich-vtr"},
            {"ich-vtr", "1", "2"},
            {"ich-lr", "0xg"},
+           {"gich-lr"},
+           {"gich-lr", "1", "2"},
+           {"gich-lr", "100000000"},  // GICH registers are 32 bits
+           {"gich-hcr"},
+           {"gich-hcr", "100000000"},
+           {"gich-misr"},
+           {"gich-misr", "1", "2"},
            {"gicv5-intid"},
            {"gicv5-intid", "1", "2"},
            {"gicv5-intid", "100000000"},  // wider than 32 bits
@@ -204,11 +238,11 @@ TEST(Decode, BadInputExitsTwoWithUsage) {
   EXPECT_NE(Decode({"gicv5-intid", "100000000"}).err.find("gicv5-intid takes one 32-bit word"),
             std::string::npos);
   EXPECT_NE(Decode({"gic-vdpend"}).err.find("gic-vdpend takes one 64-bit word"), std::string::npos);
-  // The usage text lists the GICv3 and GICv5 kinds.
+  // The usage text lists the GICv2, GICv3 and GICv5 kinds.
   const std::string usage = Decode({}).err;
-  for (const char* kind :
-       {"ich-lr V", "ich-hcr V", "ich-misr V", "ich-vmcr V", "ich-vtr V", "gicv5-intid V",
-        "icc-icsr V", "ich-contextr V", "ich-vmcr-v5 V", "gic-vdpend V", "gic-vdrcfg V"}) {
+  for (const char* kind : {"gich-lr V", "gich-hcr V", "gich-misr V", "ich-lr V", "ich-hcr V",
+                           "ich-misr V", "ich-vmcr V", "ich-vtr V", "gicv5-intid V", "icc-icsr V",
+                           "ich-contextr V", "ich-vmcr-v5 V", "gic-vdpend V", "gic-vdrcfg V"}) {
     EXPECT_NE(usage.find(kind), std::string::npos) << kind;
   }
 }

@@ -1,6 +1,6 @@
 // Flush, fold, inject, the DIR trap and notifier dispatch allocate nothing: every operator new
 // in this binary is counted while the measured region runs (the guest model and the fake
-// hardware are allocation-free too).
+// hardware are allocation-free too), on the GICv3 and on the GICv2 backend.
 #include <gtest/gtest.h>
 
 #include "tests/common/allocation_counter.h"
@@ -15,7 +15,18 @@ TEST(VgicNoAllocation, CounterSeesAllocations) {
   EXPECT_TRUE(irqvirt::testing::CounterSeesAllocations());
 }
 
-TEST(VgicNoAllocation, FlushFoldInjectDirTrapAndNotifiers) {
+class VgicNoAllocationOnBackend : public ::testing::TestWithParam<Backend> {
+ private:
+  ScopedDefaultBackend backend_{GetParam()};
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, VgicNoAllocationOnBackend,
+                         ::testing::Values(Backend::kGicV3, Backend::kGicV2),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                           return BackendName(info.param);
+                         });
+
+TEST_P(VgicNoAllocationOnBackend, FlushFoldInjectDirTrapAndNotifiers) {
   VgicHarness h({.num_vcpus = 2, .num_spis = 64, .num_list_registers = 4,
                  .eoi_mode_split = false});
   int notified = 0;
@@ -33,6 +44,7 @@ TEST(VgicNoAllocation, FlushFoldInjectDirTrapAndNotifiers) {
   }
   h.Enter(0);
   h.Enter(1);
+  int sgi_acks = 0;
   const size_t n = CountAllocations([&] {
     for (int round = 0; round < 3; ++round) {
       // EOImode 0 with 40 nested actives on 4 LRs: flushes, folds, EOIcount walks, notifiers.
@@ -59,12 +71,25 @@ TEST(VgicNoAllocation, FlushFoldInjectDirTrapAndNotifiers) {
       h.Exit(1);
       h.Enter(1);
       for (uint32_t i = 0; i < 8; ++i) EXPECT_TRUE(h.vgic().RouteSpi(32 + i, 0).ok());
+      if (h.backend() == Backend::kGicV2) {
+        // A GICv2 SGI from two senders: one LR each, the second after the EOI maintenance
+        // interrupt.
+        for (uint32_t source : {0u, 1u}) EXPECT_TRUE(h.vgic().InjectSgi(0, 2, source).ok());
+        h.DeliverKicks();
+        for (int k = 0; k < 2; ++k) {
+          sgi_acks += h.guest(0).Acknowledge(1) != hw::fake::kSpuriousIntid ? 1 : 0;
+          h.guest(0).EoiNewest();
+        }
+      }
     }
   });
   EXPECT_EQ(n, 0u);
   EXPECT_GT(h.vgic().stats(0).eoicount_deactivations, 0u) << "the EOIcount walk really ran";
   EXPECT_GT(h.vgic().stats(1).dir_traps, 0u) << "the DIR trap really ran";
   EXPECT_GT(notified, 0) << "notifiers really ran";
+  if (h.backend() == Backend::kGicV2) {
+    EXPECT_EQ(sgi_acks, 6) << "both senders, every round";
+  }
   h.Exit(0);
   h.Exit(1);
 }

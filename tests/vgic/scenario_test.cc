@@ -1,5 +1,7 @@
 // Stories a hypervisor's arm64 guest lives through, asserted on what the guest observes on the
-// fake GICv3 CPU interface (and on the fake physical GIC for HW-mapped interrupts).
+// fake virtual CPU interface (and on the fake physical GIC for HW-mapped interrupts). Every story
+// runs on the GICv3 backend and on the GICv2 backend (a GICv2 guest): the harness each test
+// builds takes the suite's backend parameter.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -20,6 +22,17 @@ IrqConfig Edge(uint8_t priority, uint8_t group = 1) {
 IrqConfig Level(uint8_t priority) {
   return {.enabled = true, .priority = priority, .group = 1, .trigger = Trigger::kLevel};
 }
+
+class VgicScenario : public ::testing::TestWithParam<Backend> {
+ private:
+  ScopedDefaultBackend backend_{GetParam()};
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, VgicScenario,
+                         ::testing::Values(Backend::kGicV3, Backend::kGicV2),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                           return BackendName(info.param);
+                         });
 
 // Registers a notifier for `spi` that counts its calls in `*count`.
 void CountNotifications(VgicHarness& h, uint32_t spi, int* count) {
@@ -58,7 +71,7 @@ std::vector<uint32_t> NestN(VgicHarness& h, uint32_t n) {
   return acked;
 }
 
-TEST(VgicScenario, MoreActiveThanLrsWithEoiMode0AllComplete) {
+TEST_P(VgicScenario, MoreActiveThanLrsWithEoiMode0AllComplete) {
   VgicHarness h({.num_list_registers = 4});
   h.Enter(0);
   const std::vector<uint32_t> acked = NestN(h, 24);
@@ -71,7 +84,7 @@ TEST(VgicScenario, MoreActiveThanLrsWithEoiMode0AllComplete) {
   EXPECT_EQ(h.cpu(0).RunningPriority(), 0xff);
 }
 
-TEST(VgicScenario, EoiMode0EoisOutsideTheLrsBeforeTheMaintenanceInterruptIsTaken) {
+TEST_P(VgicScenario, EoiMode0EoisOutsideTheLrsBeforeTheMaintenanceInterruptIsTaken) {
   // The guest EOIs all 24 before the vCPU exits: 20 of them were in no LR and are known only
   // through EOIcount, which the exit's fold must turn into exactly those 20 deactivations.
   VgicHarness h({.num_list_registers = 4});
@@ -86,7 +99,7 @@ TEST(VgicScenario, EoiMode0EoisOutsideTheLrsBeforeTheMaintenanceInterruptIsTaken
   ExpectIdle(h, 64);
 }
 
-TEST(VgicScenario, LateMaintenanceInterruptDeactivatesWhatTheGuestEoied) {
+TEST_P(VgicScenario, LateMaintenanceInterruptDeactivatesWhatTheGuestEoied) {
   // gic.md §3.8 [FIX]: the guest EOIs an interrupt outside the LRs and, before the MI is taken,
   // acknowledges one that was pending in an LR. EOIcount must be spent on the interrupt that
   // was outside the LRs, not on the newly active one.
@@ -106,7 +119,7 @@ TEST(VgicScenario, LateMaintenanceInterruptDeactivatesWhatTheGuestEoied) {
   for (uint32_t i = 0; i < 3; ++i) EXPECT_TRUE(h.vgic().Snapshot(0, kSpi + i)->active);
 }
 
-TEST(VgicScenario, MoreActiveThanLrsWithEoiMode1AndDirsInAnyOrder) {
+TEST_P(VgicScenario, MoreActiveThanLrsWithEoiMode1AndDirsInAnyOrder) {
   VgicHarness h({.num_list_registers = 4, .eoi_mode_split = true});
   h.Enter(0);
   NestN(h, 20);
@@ -127,7 +140,7 @@ TEST(VgicScenario, MoreActiveThanLrsWithEoiMode1AndDirsInAnyOrder) {
   ExpectIdle(h, 64);
 }
 
-TEST(VgicScenario, DisabledGroupHighPriorityDoesNotBlockEnabledOnes) {
+TEST_P(VgicScenario, DisabledGroupHighPriorityDoesNotBlockEnabledOnes) {
   // KVM's guest_code_group_en: 16 SGIs pending with priorities (i+1)*8, SGI 0 in the disabled
   // Group 0. Group 1's 15 SGIs are delivered; SGI 0 only once Group 0 is enabled.
   VgicHarness h({.num_vcpus = 1, .num_list_registers = 4, .group0_enabled = false});
@@ -157,7 +170,7 @@ TEST(VgicScenario, DisabledGroupHighPriorityDoesNotBlockEnabledOnes) {
   ExpectIdle(h, 32);
 }
 
-TEST(VgicScenario, SpiAcknowledgedOnVcpu0DeactivatedOnVcpu1WhileStillInItsLr) {
+TEST_P(VgicScenario, SpiAcknowledgedOnVcpu0DeactivatedOnVcpu1WhileStillInItsLr) {
   VgicHarness h({.num_vcpus = 2, .eoi_mode_split = true});
   h.Configure(0, 40, Edge(0x80));
   ASSERT_TRUE(h.vgic().RouteSpi(40, 0).ok());
@@ -178,7 +191,7 @@ TEST(VgicScenario, SpiAcknowledgedOnVcpu0DeactivatedOnVcpu1WhileStillInItsLr) {
   ExpectIdle(h, 64);
 }
 
-TEST(VgicScenario, SpiAcknowledgedOnVcpu0DeactivatedOnVcpu1AfterVcpu0Exited) {
+TEST_P(VgicScenario, SpiAcknowledgedOnVcpu0DeactivatedOnVcpu1AfterVcpu0Exited) {
   VgicHarness h({.num_vcpus = 2, .eoi_mode_split = true});
   h.Configure(0, 41, Level(0x80));
   ASSERT_TRUE(h.vgic().RouteSpi(41, 0).ok());
@@ -198,7 +211,7 @@ TEST(VgicScenario, SpiAcknowledgedOnVcpu0DeactivatedOnVcpu1AfterVcpu0Exited) {
   ExpectIdle(h, 64);
 }
 
-TEST(VgicScenario, HwTimerInterruptWhileTheLrsOverflow) {
+TEST_P(VgicScenario, HwTimerInterruptWhileTheLrsOverflow) {
   // The HW-mapped timer PPI is taken first (lowest priority), then 5 SPIs nest above it with
   // 2 LRs: the timer is deactivated outside the LRs, and its physical INTID exactly once.
   VgicHarness h({.num_vcpus = 1, .num_list_registers = 2});
@@ -230,7 +243,7 @@ TEST(VgicScenario, HwTimerInterruptWhileTheLrsOverflow) {
   ExpectIdle(h, 64);
 }
 
-TEST(VgicScenario, LevelInterruptWhoseLineDropsWhileOutsideTheLrs) {
+TEST_P(VgicScenario, LevelInterruptWhoseLineDropsWhileOutsideTheLrs) {
   VgicHarness h({.num_vcpus = 1, .num_list_registers = 1});
   h.Configure(0, 50, Level(0x90));
   int notified = 0;
@@ -250,7 +263,7 @@ TEST(VgicScenario, LevelInterruptWhoseLineDropsWhileOutsideTheLrs) {
   ExpectIdle(h, 64);
 }
 
-TEST(VgicScenario, SpiRetargetedWhileActiveMovesAfterDeactivation) {
+TEST_P(VgicScenario, SpiRetargetedWhileActiveMovesAfterDeactivation) {
   VgicHarness h({.num_vcpus = 2});
   h.Configure(0, 60, Edge(0x40));
   ASSERT_TRUE(h.vgic().RouteSpi(60, 0).ok());
@@ -279,7 +292,7 @@ struct NotifierProbe {
   bool reinject = false;
 };
 
-TEST(VgicScenario, NotifierOncePerDeactivatedLevelInterruptAndNeverUnderALock) {
+TEST_P(VgicScenario, NotifierOncePerDeactivatedLevelInterruptAndNeverUnderALock) {
   VgicHarness h({.num_vcpus = 1, .num_list_registers = 2});
   h.Configure(0, 70, Level(0x60));
   NotifierProbe probe{&h};
@@ -323,7 +336,7 @@ TEST(VgicScenario, NotifierOncePerDeactivatedLevelInterruptAndNeverUnderALock) {
   ExpectIdle(h, 64);
 }
 
-TEST(VgicScenario, NotifierForLevelInterruptDeactivatedOutsideTheLrs) {
+TEST_P(VgicScenario, NotifierForLevelInterruptDeactivatedOutsideTheLrs) {
   VgicHarness h({.num_vcpus = 1, .num_list_registers = 1});
   h.Configure(0, 80, Level(0xe0));
   int notified = 0;
@@ -343,7 +356,7 @@ TEST(VgicScenario, NotifierForLevelInterruptDeactivatedOutsideTheLrs) {
   ExpectIdle(h, 64);
 }
 
-TEST(VgicScenario, DistributorDisabledAndEnabledAgainLosesNothing) {
+TEST_P(VgicScenario, DistributorDisabledAndEnabledAgainLosesNothing) {
   VgicHarness h({.num_vcpus = 2});
   h.Configure(0, 40, Edge(0x80));
   h.Configure(0, 41, Level(0x90));
@@ -368,7 +381,7 @@ TEST(VgicScenario, DistributorDisabledAndEnabledAgainLosesNothing) {
   ExpectIdle(h, 64);
 }
 
-TEST(VgicScenario, PendingSpiReroutedMovesBeforeTheOldVcpuRuns) {
+TEST_P(VgicScenario, PendingSpiReroutedMovesBeforeTheOldVcpuRuns) {
   VgicHarness h({.num_vcpus = 2});
   h.Configure(0, 45, Edge(0x80));
   ASSERT_TRUE(h.vgic().Inject(0, 45, true).ok());  // routed to vCPU 0 at reset
@@ -384,7 +397,7 @@ TEST(VgicScenario, PendingSpiReroutedMovesBeforeTheOldVcpuRuns) {
   ExpectIdle(h, 64);
 }
 
-TEST(VgicScenario, HwLevelInterruptSurvivesAnExitBeforeTheGuestTakesIt) {
+TEST_P(VgicScenario, HwLevelInterruptSurvivesAnExitBeforeTheGuestTakesIt) {
   // The timer fired (its physical twin is active) and sits Pending in an LR when the vCPU exits
   // for something else: it must still be there at the next entry, or the timer is dead.
   VgicHarness h({.num_vcpus = 1});
@@ -403,7 +416,7 @@ TEST(VgicScenario, HwLevelInterruptSurvivesAnExitBeforeTheGuestTakesIt) {
   ExpectIdle(h, 32);
 }
 
-TEST(VgicScenario, RerouteHandsAPendingSpiOverAtOnce) {
+TEST_P(VgicScenario, RerouteHandsAPendingSpiOverAtOnce) {
   // The old vCPU may sleep in WFI and never flush again: RouteSpi moves the entry itself.
   VgicHarness h({.num_vcpus = 2});
   for (uint32_t v = 0; v < 2; ++v) {  // both ran (and now wait in WFI): their PMR is known
@@ -420,7 +433,7 @@ TEST(VgicScenario, RerouteHandsAPendingSpiOverAtOnce) {
   EXPECT_TRUE(h.vcpu(1).kicked);
 }
 
-TEST(VgicScenario, TriggerAndHwMappingDoNotChangeUnderAnInterruptInFlight) {
+TEST_P(VgicScenario, TriggerAndHwMappingDoNotChangeUnderAnInterruptInFlight) {
   VgicHarness h({.num_vcpus = 1});
   h.Configure(0, 47, Edge(0x80));
   ASSERT_TRUE(h.vgic().Inject(0, 47, true).ok());
@@ -437,7 +450,7 @@ TEST(VgicScenario, TriggerAndHwMappingDoNotChangeUnderAnInterruptInFlight) {
   ExpectIdle(h, 64);
 }
 
-TEST(VgicScenario, BadHostArgumentsAreErrorsAndGuestGarbageIsIgnored) {
+TEST_P(VgicScenario, BadHostArgumentsAreErrorsAndGuestGarbageIsIgnored) {
   VgicHarness h({.num_vcpus = 2, .num_spis = 64, .eoi_mode_split = true});
   EXPECT_EQ(h.vgic().Inject(0, 96, true).code(), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(h.vgic().Inject(2, 5, true).code(), absl::StatusCode::kInvalidArgument);
@@ -469,7 +482,8 @@ TEST(VgicScenario, BadHostArgumentsAreErrorsAndGuestGarbageIsIgnored) {
   EXPECT_EQ(no_tdir.status().code(), absl::StatusCode::kUnimplemented);
 }
 
-TEST(VgicScenario, BackendMovesEveryRegisterTheCoreComputes) {
+// GICv3 register values; tests/vgic/gicv2_scenario_test.cc has the GICv2 twin.
+TEST(VgicScenarioGicV3, BackendMovesEveryRegisterTheCoreComputes) {
   VgicHarness h({.num_vcpus = 1, .num_list_registers = 4});
   h.Configure(0, 40, Level(0x80));
   ASSERT_TRUE(h.vgic().Inject(0, 40, true).ok());

@@ -1,17 +1,22 @@
-// The vGIC core on fake GICv3 hardware, wired as a hypervisor wires it: per vCPU a fake virtual
-// CPU interface, the real GICv3 backend on top of it, a saved hw::VgicCpuState, and a guest
-// model. Enter/Exit are the run loop's two halves; a trapped DIR exits, is handled and
-// re-enters; a maintenance interrupt or a kick exits after the guest operation that raised it.
-// Single-threaded (LogicalPlatform); embedders' tests can use it as a starting point.
+// The vGIC core on fake GIC hardware, wired as a hypervisor wires it: per vCPU a fake virtual
+// CPU interface (GICv3, or GICv2 with a GICv2 guest), the real backend for it on top, a saved
+// hw::VgicCpuState, and a guest model. Enter/Exit are the run loop's two halves; a trapped DIR
+// exits, is handled and re-enters; a maintenance interrupt or a kick exits after the guest
+// operation that raised it. Single-threaded (LogicalPlatform); embedders' tests can use it as a
+// starting point.
 #ifndef IRQVIRT_TESTS_VGIC_VGIC_HARNESS_H_
 #define IRQVIRT_TESTS_VGIC_VGIC_HARNESS_H_
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "hw/arm/gicv2_cpu_interface.h"
 #include "hw/arm/gicv3_cpu_interface.h"
+#include "hw/fake/fake_gicv2_cpu_interface.h"
 #include "hw/fake/fake_gicv3_cpu_interface.h"
 #include "hw/fake/fake_physical_gic.h"
 #include "hw/fake/gic_guest.h"
@@ -23,6 +28,31 @@ namespace irqvirt::vgic::testing {
 using Platform = hw::fake::LogicalPlatform;
 using TestVgic = Vgic<Platform>;
 
+// Which host GIC the harness builds: the GICv3 backend over system registers, or the GICv2
+// backend over the GICH window (the guest is then a GICv2 guest: VgicOptions::guest_model).
+enum class Backend { kGicV3, kGicV2 };
+
+inline std::string BackendName(Backend b) { return b == Backend::kGicV3 ? "GicV3" : "GicV2"; }
+
+// The backend of a harness whose options do not name one: GICv3, unless a suite parameterized
+// over backends set it for the running test (ScopedDefaultBackend), so that a test written once
+// runs on both.
+inline Backend& DefaultBackend() {
+  static Backend backend = Backend::kGicV3;
+  return backend;
+}
+
+class ScopedDefaultBackend {
+ public:
+  explicit ScopedDefaultBackend(Backend b) : previous_(DefaultBackend()) { DefaultBackend() = b; }
+  ~ScopedDefaultBackend() { DefaultBackend() = previous_; }
+  ScopedDefaultBackend(const ScopedDefaultBackend&) = delete;
+  ScopedDefaultBackend& operator=(const ScopedDefaultBackend&) = delete;
+
+ private:
+  Backend previous_;
+};
+
 struct HarnessOptions {
   uint32_t num_vcpus = 2;
   uint32_t num_spis = 64;
@@ -32,18 +62,50 @@ struct HarnessOptions {
   // A maintenance interrupt that stays asserted over this many consecutive re-entries is a
   // live-lock: the harness stops re-entering and counts it.
   int max_back_to_back_exits = 64;
+  Backend backend = DefaultBackend();
 };
 
 class VgicHarness {
  public:
   class Vcpu : public hw::fake::GicGuest::Host {
    public:
-    Vcpu(VgicHarness& h, uint32_t id, int num_lrs, hw::fake::FakePhysicalGic* phys)
+    Vcpu(VgicHarness& h, uint32_t id, int num_lrs, hw::fake::FakePhysicalGic* phys, Backend b)
         : harness(h),
           id(id),
-          cpu({.num_list_registers = num_lrs, .tdir_supported = true}, phys),
-          backend(cpu),
-          guest(cpu, *this) {}
+          v3(b == Backend::kGicV3 ? std::make_unique<hw::fake::FakeGicV3CpuInterface>(
+                                        hw::fake::FakeGicV3CpuInterface::Config{
+                                            .num_list_registers = num_lrs, .tdir_supported = true},
+                                        phys)
+                                  : nullptr),
+          v2(b == Backend::kGicV2
+                 ? std::make_unique<hw::fake::FakeGicV2CpuInterface>(
+                       hw::fake::FakeGicV2CpuInterface::Config{.num_list_registers = num_lrs}, phys)
+                 : nullptr),
+          cpu(v3 ? *v3 : v2->list_registers()),
+          guest(v3 ? static_cast<hw::fake::GuestCpuInterface&>(*v3)
+                   : static_cast<hw::fake::GuestCpuInterface&>(*v2),
+                *this) {
+      if (v3) {
+        v3_backend.emplace(*v3);
+      } else {
+        v2_backend.emplace(*v2);
+      }
+    }
+
+    void Restore() {
+      if (v3_backend) {
+        v3_backend->Restore(state);
+      } else {
+        v2_backend->Restore(state);
+      }
+    }
+    void Save() {
+      if (v3_backend) {
+        v3_backend->Save(state);
+      } else {
+        v2_backend->Save(state);
+      }
+    }
 
     void DirTrapped(uint32_t value) override {
       ++dir_trap_exits;
@@ -55,8 +117,13 @@ class VgicHarness {
 
     VgicHarness& harness;
     uint32_t id;
-    hw::fake::FakeGicV3CpuInterface cpu;
-    hw::arm::GicV3CpuInterface<hw::fake::FakeGicV3CpuInterface> backend;
+    std::unique_ptr<hw::fake::FakeGicV3CpuInterface> v3;  // a GICv3 host, or
+    std::unique_ptr<hw::fake::FakeGicV2CpuInterface> v2;  // a GICv2 host
+    // The list registers in ICH layout either way (the GICv2 fake keeps them so), for checks
+    // that hold on both.
+    hw::fake::FakeGicV3CpuInterface& cpu;
+    std::optional<hw::arm::GicV3CpuInterface<hw::fake::FakeGicV3CpuInterface>> v3_backend;
+    std::optional<hw::arm::GicV2CpuInterface> v2_backend;
     hw::fake::GicGuest guest;
     hw::VgicCpuState state;
     bool in_guest = false;
@@ -72,16 +139,20 @@ class VgicHarness {
   };
 
   explicit VgicHarness(HarnessOptions o = {}) : options_(o), platform_(4, o.num_vcpus) {
-    auto v = TestVgic::Create(platform_, {.num_vcpus = o.num_vcpus,
-                                          .num_spis = o.num_spis,
-                                          .num_list_registers = o.num_list_registers,
-                                          .physical_gic = &physical_,
-                                          .kick = &VgicHarness::KickThunk,
-                                          .kick_context = this});
+    auto v = TestVgic::Create(
+        platform_,
+        {.num_vcpus = o.num_vcpus,
+         .num_spis = o.num_spis,
+         .num_list_registers = o.num_list_registers,
+         .guest_model = o.backend == Backend::kGicV2 ? GuestModel::kGicV2 : GuestModel::kGicV3,
+         .physical_gic = &physical_,
+         .kick = &VgicHarness::KickThunk,
+         .kick_context = this});
     EXPECT_TRUE(v.ok()) << v.status();
     vgic_ = std::move(*v);
     for (uint32_t i = 0; i < o.num_vcpus; ++i) {
-      vcpus_.push_back(std::make_unique<Vcpu>(*this, i, o.num_list_registers, &physical_));
+      vcpus_.push_back(
+          std::make_unique<Vcpu>(*this, i, o.num_list_registers, &physical_, o.backend));
       hw::arm::IchVmcr vmcr;
       vmcr.set_veng1(1).set_veng0(o.group0_enabled ? 1 : 0).set_vpmr(0xf8).set_veoim(
           o.eoi_mode_split ? 1 : 0);
@@ -95,6 +166,9 @@ class VgicHarness {
   Vcpu& vcpu(uint32_t v) { return *vcpus_[v]; }
   hw::fake::GicGuest& guest(uint32_t v) { return vcpus_[v]->guest; }
   hw::fake::FakeGicV3CpuInterface& cpu(uint32_t v) { return vcpus_[v]->cpu; }
+  // The GICv2 host's interface (null on GICv3).
+  hw::fake::FakeGicV2CpuInterface* gicv2(uint32_t v) { return vcpus_[v]->v2.get(); }
+  Backend backend() const { return options_.backend; }
   uint32_t num_vcpus() const { return options_.num_vcpus; }
 
   void Enter(uint32_t v) {
@@ -102,14 +176,14 @@ class VgicHarness {
     ASSERT_FALSE(c.in_guest) << "vCPU " << v << " entered twice";
     c.kicked = false;
     ASSERT_TRUE(vgic_->Flush(v, c.state).ok());
-    c.backend.Restore(c.state);
+    c.Restore();
     c.in_guest = true;
   }
 
   void Exit(uint32_t v) {
     Vcpu& c = *vcpus_[v];
     ASSERT_TRUE(c.in_guest) << "vCPU " << v << " exited while not in the guest";
-    c.backend.Save(c.state);
+    c.Save();
     c.in_guest = false;
     ++c.exits;
     ASSERT_TRUE(vgic_->Fold(v, c.state).ok());

@@ -42,6 +42,14 @@ void Arm64Host::Vcpu::DirTrapped(uint32_t value) {
   host.Enter(*this);
 }
 
+// The simulated CPU has TDIR and traps no group register, so no other ICV_* access exits; a CPU
+// without TDIR, or with trap_all_cpu_interface_accesses, would save, call
+// EmulateCpuInterfaceAccess, fold and re-enter here.
+uint64_t Arm64Host::Vcpu::SysRegTrapped(hw::arm::SysRegEncoding, bool, uint64_t) {
+  host.Failure("arm64: an ICV_* access trapped on a CPU that traps none");
+  return 0;
+}
+
 void Arm64Host::Vcpu::AfterGuestOperation() { host.ServiceExits(*this); }
 
 Arm64Host::Arm64Host(const SimOptions& options, EventLoop& loop)

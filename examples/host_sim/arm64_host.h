@@ -52,6 +52,7 @@ class Arm64Host {
   struct Vcpu : hw::fake::GicGuest::Host {
     Vcpu(Arm64Host& host, uint32_t id, int lrs);
     void DirTrapped(uint32_t value) override;
+    uint64_t SysRegTrapped(hw::arm::SysRegEncoding reg, bool is_write, uint64_t value) override;
     void AfterGuestOperation() override;
 
     Arm64Host& host;

@@ -56,6 +56,7 @@ class FakeGicV2CpuInterface : public MmioRegion, public GuestCpuInterface {
   void EndOfInterrupt(int group, uint32_t value) override;  // GICV_EOIR / GICV_AEOIR
   DirOutcome Deactivate(uint32_t value) override;           // GICV_DIR
   bool eoi_mode_split() const override { return lrs_.eoi_mode_split(); }
+  bool GroupRegistersTrap(int) const override { return false; }  // GICV_* never trap but DIR
   void SetPriorityMask(uint8_t pmr) { lrs_.SetPriorityMask(pmr); }             // GICV_PMR
   void SetGroupEnable(int group, bool on) { lrs_.SetGroupEnable(group, on); }  // GICV_CTLR
   void SetEoiMode(bool split) { lrs_.SetEoiMode(split); }                      // GICV_CTLR

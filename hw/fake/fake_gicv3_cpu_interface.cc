@@ -1,6 +1,9 @@
 #include "hw/fake/fake_gicv3_cpu_interface.h"
 
+#include <algorithm>
 #include <bit>
+
+#include "hw/arm/icc_sysregs.h"
 
 namespace hw::fake {
 
@@ -40,6 +43,7 @@ uint64_t FakeGicV3CpuInterface::Read(arm::SysRegEncoding e) {
 void FakeGicV3CpuInterface::Write(arm::SysRegEncoding e, uint64_t value) {
   if (e == arm::kIchHcrEl2) {
     hcr_ = arm::IchHcr::FromRaw(value & ~arm::IchHcr::ReservedMask(0));
+    if (!config_.tdir_supported) hcr_.set_tdir(0);  // RES0 without ICH_VTR_EL2.TDS
     return;
   }
   if (e == arm::kIchVmcrEl2) {
@@ -77,7 +81,7 @@ int FakeGicV3CpuInterface::HighestPendingLr() const {
     if (IchLrStateOf(lr) != LrState::kPending) continue;
     const auto v = arm::IchLrVirtual::FromRaw(lr);
     if (!GroupEnabled(static_cast<int>(v.group()))) continue;
-    const uint8_t priority = GroupPriority(static_cast<uint8_t>(v.priority()));
+    const uint8_t priority = static_cast<uint8_t>(v.priority()) & kPriorityMask;
     if (best < 0 || priority < best_priority) {  // ties: the lowest-numbered LR
       best = n;
       best_priority = priority;
@@ -91,11 +95,12 @@ uint32_t FakeGicV3CpuInterface::Acknowledge(int group) {
   if (n < 0) return kSpuriousIntid;
   const auto v = arm::IchLrVirtual::FromRaw(lr_[n]);
   if (static_cast<int>(v.group()) != group) return kSpuriousIntid;
-  const uint8_t priority = GroupPriority(static_cast<uint8_t>(v.priority()));
-  if (priority >= GroupPriority(static_cast<uint8_t>(vmcr_.vpmr()))) return kSpuriousIntid;
-  if (priority >= RunningPriority()) return kSpuriousIntid;  // cannot preempt
+  const uint8_t priority = static_cast<uint8_t>(v.priority()) & kPriorityMask;
+  if (priority >= (vmcr_.vpmr() & kPriorityMask)) return kSpuriousIntid;  // masked
+  const uint8_t group_priority = GroupPriority(priority, group);
+  if (group_priority >= RunningPriority()) return kSpuriousIntid;  // cannot preempt
   lr_[n] = (lr_[n] & ~kIchLrPendingBit) | kIchLrActiveBit;
-  apr_[group] |= uint32_t{1} << (priority >> 3);
+  apr_[group] |= uint32_t{1} << (group_priority >> 3);
   return static_cast<uint32_t>(v.vintid());
 }
 
@@ -134,7 +139,7 @@ void FakeGicV3CpuInterface::EndOfInterrupt(int group, uint32_t intid) {
   }
   const auto v = arm::IchLrVirtual::FromRaw(lr_[n]);
   if (static_cast<int>(v.group()) == group &&
-      (GroupPriority(static_cast<uint8_t>(v.priority())) >> 3) == bit) {
+      (GroupPriority(static_cast<uint8_t>(v.priority()), group) >> 3) == bit) {
     DeactivateLr(n);
   }
 }
@@ -149,6 +154,117 @@ DirOutcome FakeGicV3CpuInterface::Deactivate(uint32_t intid) {
     DeactivateLr(n);
   }
   return DirOutcome::kDone;
+}
+
+uint64_t FakeGicV3CpuInterface::Bpr0() const { return std::max<uint64_t>(vmcr_.vbpr0(), kMinBpr0); }
+
+uint64_t FakeGicV3CpuInterface::Bpr1() const {
+  if (vmcr_.vcbpr()) return std::min<uint64_t>(Bpr0() + 1, 7);
+  return std::max<uint64_t>(vmcr_.vbpr1(), kMinBpr0 + 1);
+}
+
+uint8_t FakeGicV3CpuInterface::GroupPriority(uint8_t priority, int group) const {
+  const uint64_t low_bits = group == 0 || vmcr_.vcbpr() ? Bpr0() + 1 : Bpr1();
+  return static_cast<uint8_t>(priority & kPriorityMask & (0xffu << low_bits));
+}
+
+bool FakeGicV3CpuInterface::Traps(arm::SysRegEncoding reg) const {
+  if (reg == arm::kIccDirEl1 && hcr_.tdir()) return true;
+  switch (arm::TrapClassOf(reg)) {
+    case arm::IccTrapClass::kCommon:
+      return hcr_.tc() != 0;
+    case arm::IccTrapClass::kGroup0:
+      return hcr_.tall0() != 0;
+    case arm::IccTrapClass::kGroup1:
+      return hcr_.tall1() != 0;
+    case arm::IccTrapClass::kNone:
+      return false;
+  }
+  return false;
+}
+
+FakeGicV3CpuInterface::GuestAccess FakeGicV3CpuInterface::GuestRead(arm::SysRegEncoding reg) {
+  if (Traps(reg)) return {.trapped = true};
+  return Perform(reg, false, 0);
+}
+
+FakeGicV3CpuInterface::GuestAccess FakeGicV3CpuInterface::GuestWrite(arm::SysRegEncoding reg,
+                                                                     uint64_t value) {
+  if (Traps(reg)) return {.trapped = true};
+  return Perform(reg, true, value);
+}
+
+FakeGicV3CpuInterface::GuestAccess FakeGicV3CpuInterface::Perform(arm::SysRegEncoding reg,
+                                                                  bool is_write, uint64_t value) {
+  using namespace arm;  // NOLINT: the ICC_* encodings
+  auto bad = [this] {
+    ++bad_accesses_;
+    return GuestAccess{};
+  };
+  auto read = [](uint64_t v) { return GuestAccess{.value = v}; };
+  const int group = TrapClassOf(reg) == IccTrapClass::kGroup0 ? 0 : 1;
+  if (reg == kIccIar0El1 || reg == kIccIar1El1) {
+    return is_write ? bad() : read(Acknowledge(group));
+  }
+  if (reg == kIccEoir0El1 || reg == kIccEoir1El1) {
+    if (!is_write) return bad();
+    EndOfInterrupt(group, static_cast<uint32_t>(value & 0xffffff));
+    return {};
+  }
+  if (reg == kIccHppir0El1 || reg == kIccHppir1El1) {
+    if (is_write) return bad();
+    const int n = HighestPendingLr();
+    if (n < 0) return read(kSpuriousIntid);
+    const auto v = IchLrVirtual::FromRaw(lr_[n]);
+    return read(static_cast<int>(v.group()) == group ? v.vintid() : kSpuriousIntid);
+  }
+  if (reg == kIccRprEl1) return is_write ? bad() : read(RunningPriority());
+  if (reg == kIccPmrEl1) {
+    if (!is_write) return read(vmcr_.vpmr());
+    SetPriorityMask(static_cast<uint8_t>(value));
+    return {};
+  }
+  if (reg == kIccBpr0El1) {
+    if (!is_write) return read(Bpr0());
+    vmcr_.set_vbpr0(std::max<uint64_t>(value & 7, kMinBpr0));
+    return {};
+  }
+  if (reg == kIccBpr1El1) {
+    if (!is_write) return read(Bpr1());
+    if (!vmcr_.vcbpr()) vmcr_.set_vbpr1(std::max<uint64_t>(value & 7, kMinBpr0 + 1));
+    return {};
+  }
+  if (reg == kIccCtlrEl1) {
+    if (is_write) {
+      vmcr_.set_vcbpr(value & 1).set_veoim((value >> 1) & 1);
+      return {};
+    }
+    IccCtlr c;
+    c.set_cbpr(vmcr_.vcbpr())
+        .set_eoimode(vmcr_.veoim())
+        .set_pri_bits(vtr_.pri_bits())
+        .set_id_bits(vtr_.id_bits())
+        .set_seis(vtr_.seis())
+        .set_a3v(vtr_.a3v());
+    return read(c.raw());
+  }
+  if (reg == kIccIgrpen0El1 || reg == kIccIgrpen1El1) {
+    if (!is_write) return read(group == 0 ? vmcr_.veng0() : vmcr_.veng1());
+    SetGroupEnable(group, (value & 1) != 0);
+    return {};
+  }
+  if (reg == IccAp0rEl1(0) || reg == IccAp1rEl1(0)) {
+    const int g = reg == IccAp0rEl1(0) ? 0 : 1;
+    if (!is_write) return read(apr_[g]);
+    apr_[g] = static_cast<uint32_t>(value);
+    return {};
+  }
+  if (reg == kIccDirEl1) {
+    if (!is_write) return bad();
+    Deactivate(static_cast<uint32_t>(value & 0xffffff));
+    return {};
+  }
+  return bad();  // the SGI registers trap on every VM; other APRs do not exist here
 }
 
 void FakeGicV3CpuInterface::SetPriorityMask(uint8_t pmr) { vmcr_.set_vpmr(pmr & kPriorityMask); }

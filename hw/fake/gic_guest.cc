@@ -1,9 +1,14 @@
 #include "hw/fake/gic_guest.h"
 
+#include "hw/arm/icc_sysregs.h"
+
 namespace hw::fake {
 
 uint32_t GicGuest::Acknowledge(int group) {
-  const uint32_t intid = cpu_.Acknowledge(group);
+  const uint32_t intid = cpu_.GroupRegistersTrap(group)
+                             ? static_cast<uint32_t>(host_.SysRegTrapped(
+                                   group == 0 ? arm::kIccIar0El1 : arm::kIccIar1El1, false, 0))
+                             : cpu_.Acknowledge(group);
   if (intid != kSpuriousIntid && stack_size_ < kCapacity) stack_[stack_size_++] = {intid, group};
   host_.AfterGuestOperation();
   return intid;
@@ -13,7 +18,11 @@ uint32_t GicGuest::EoiNewest() {
   if (stack_size_ == 0) return kSpuriousIntid;
   const Taken t = stack_[--stack_size_];
   const bool split = cpu_.eoi_mode_split();
-  cpu_.EndOfInterrupt(t.group, t.intid);
+  if (cpu_.GroupRegistersTrap(t.group)) {
+    host_.SysRegTrapped(t.group == 0 ? arm::kIccEoir0El1 : arm::kIccEoir1El1, true, t.intid);
+  } else {
+    cpu_.EndOfInterrupt(t.group, t.intid);
+  }
   if (split && waiting_size_ < kCapacity) waiting_[waiting_size_++] = t.intid;
   host_.AfterGuestOperation();
   return t.intid;

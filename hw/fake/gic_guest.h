@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 
+#include "hw/arm/sysreg.h"
 #include "hw/fake/guest_cpu_interface.h"
 
 namespace hw::fake {
@@ -22,6 +23,9 @@ class GicGuest {
     virtual ~Host() = default;
     // The DIR write of `value` trapped: the vCPU exits, the host handles it and re-enters.
     virtual void DirTrapped(uint32_t value) = 0;
+    // Another GICv3 ICV_* access trapped (ICH_HCR_EL2.TALL0/TALL1): the vCPU exits, the host
+    // emulates it, re-enters and returns what the guest reads (0 for a write).
+    virtual uint64_t SysRegTrapped(hw::arm::SysRegEncoding reg, bool is_write, uint64_t value) = 0;
     // Called after each guest operation: exit and re-enter if the maintenance interrupt (or
     // anything else the host models) is asserted.
     virtual void AfterGuestOperation() = 0;

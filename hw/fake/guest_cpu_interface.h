@@ -24,6 +24,9 @@ class GuestCpuInterface {
   virtual DirOutcome Deactivate(uint32_t value) = 0;
   // EOImode 1: EOI only drops the priority and DIR deactivates.
   virtual bool eoi_mode_split() const = 0;
+  // Whether the hypervisor traps the guest's Group `group` registers now (GICv3
+  // ICH_HCR_EL2.TALL0/TALL1); the guest's IAR and EOIR accesses then exit instead.
+  virtual bool GroupRegistersTrap(int group) const = 0;
 };
 
 }  // namespace hw::fake

@@ -11,6 +11,10 @@
 //   backend.Save(state);      vgic.Fold(vcpu, state);   // right after the exit
 //   if the exit was a trapped ICV_DIR_EL1 write (GICv2: a GICV_DIR write, whose page the
 //   embedder leaves unmapped): vgic.HandleDirTrap(vcpu, written_value);
+//   if it was another trapped ICV_* access (a CPU without TDIR traps DIR with TC, which also
+//   traps PMR, RPR and CTLR; see trap_all_cpu_interface_accesses), emulate it between the two
+//   halves: backend.Save(state); vgic.EmulateCpuInterfaceAccess(vcpu, state, ...);
+//   vgic.Fold(vcpu, state);
 // `state` is the vCPU's own hw::VgicCpuState, kept across iterations (it carries the guest's
 // VMCR and APRs). Every Flush is followed by exactly one Fold: an entry abandoned after Flush
 // (a signal, a pending request) calls Fold on the state as Flush left it. Flush, Fold and
@@ -55,6 +59,7 @@
 #include "hw/platform.h"
 #include "hw/vgic_cpu_state.h"
 #include "irqvirt/vgic/best_by_key.h"
+#include "irqvirt/vgic/cpu_interface_emulation.h"
 #include "irqvirt/vgic/dispatch_epoch.h"
 #include "irqvirt/vgic/list_register.h"
 #include "irqvirt/vgic/notification_batch.h"
@@ -72,7 +77,15 @@ struct VgicOptions {
   uint32_t num_vcpus = 1;
   uint32_t num_spis = 64;      // a multiple of 32, at most kMaxSpis rounded down (960)
   int num_list_registers = 4;  // from the backend's features (1..16)
-  bool can_trap_dir = true;    // ICH_VTR_EL2.TDS; CPUs without it need the TC-trap emulation
+  // ICH_VTR_EL2.TDS. Without it the core traps DIR with TC, which traps PMR, RPR and CTLR too:
+  // the embedder emulates those through EmulateCpuInterfaceAccess.
+  bool can_trap_dir = true;
+  // Trap every ICV_* access (TC, TALL0 and TALL1 on every entry), for CPUs whose errata make
+  // the virtual CPU interface unusable without traps. Each access then goes through
+  // EmulateCpuInterfaceAccess.
+  bool trap_all_cpu_interface_accesses = false;
+  // The virtual CPU interface's priority and preemption bits (ICH_VTR_EL2), for emulation.
+  CpuInterfaceShape cpu_interface{};
   // kGicV2: the guest sees SGI senders (InjectSgi); at most 8 vCPUs. Either model runs on
   // either backend that can host it (a GICv2 host runs only GICv2 guests).
   GuestModel guest_model = GuestModel::kGicV3;
@@ -105,6 +118,7 @@ struct VgicVcpuStats {
   uint64_t dir_deactivations = 0;        // deactivated outside the LRs through a trapped DIR
   uint64_t cross_vcpu_dir_requests = 0;  // DIR for an interrupt in another vCPU's LR
   uint64_t migrations = 0;               // interrupts moved to another vCPU's AP list
+  uint64_t emulated_cpu_interface_accesses = 0;  // trapped ICV_* accesses other than DIR
 
   // Adds another vCPU's counters (a VM's totals).
   VgicVcpuStats& operator+=(const VgicVcpuStats& o) {
@@ -116,6 +130,7 @@ struct VgicVcpuStats {
     dir_deactivations += o.dir_deactivations;
     cross_vcpu_dir_requests += o.cross_vcpu_dir_requests;
     migrations += o.migrations;
+    emulated_cpu_interface_accesses += o.emulated_cpu_interface_accesses;
     return *this;
   }
 };
@@ -154,10 +169,13 @@ class Vgic {
           absl::StrFormat("vGIC: %u vCPUs; a GICv2 guest has at most %u (SGI senders are 3 bits)",
                           o.num_vcpus, kGicV2MaxCpus));
     }
-    if (!o.can_trap_dir) {
-      return absl::UnimplementedError(
-          "vGIC: this CPU cannot trap ICV_DIR_EL1 alone (ICH_VTR_EL2.TDS = 0); the TC-trap "
-          "emulation it needs is not built yet");
+    const CpuInterfaceShape& shape = o.cpu_interface;
+    if (shape.priority_bits < 5 || shape.priority_bits > 8 || shape.preemption_bits < 5 ||
+        shape.preemption_bits > 7 || shape.preemption_bits > shape.priority_bits) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "vGIC: %d priority and %d preemption bits; a GICv3 virtual CPU interface has 5..8 "
+          "and 5..7 (at most the priority bits)",
+          shape.priority_bits, shape.preemption_bits));
     }
     return std::unique_ptr<Vgic>(new Vgic(platform, o));
   }
@@ -445,11 +463,19 @@ class Vgic {
         .set_vgrp0die(g0 ? 1 : 0)
         .set_vgrp0eie(g0 ? 0 : 1)
         .set_vgrp1die(g1 ? 1 : 0)
-        .set_vgrp1eie(g1 ? 0 : 1)
-        .set_tdir(active_outside ||
-                          spi_dir_trapping_.load(std::memory_order_seq_cst) != kDirTrappingOff
-                      ? 1
-                      : 0);
+        .set_vgrp1eie(g1 ? 0 : 1);
+    const bool trap_dir =
+        active_outside || spi_dir_trapping_.load(std::memory_order_seq_cst) != kDirTrappingOff;
+    if (options_.trap_all_cpu_interface_accesses) {
+      hcr.set_tc(1).set_tall0(1).set_tall1(1);
+    } else if (trap_dir) {
+      // Without TDS, TDIR is RES0: only TC traps DIR (with PMR, RPR, CTLR, which are emulated).
+      if (options_.can_trap_dir) {
+        hcr.set_tdir(1);
+      } else {
+        hcr.set_tc(1);
+      }
+    }
     state.hcr = hcr.raw();
 
     Count(vc.stats.flushes);
@@ -578,6 +604,26 @@ class Vgic {
     return absl::OkStatus();
   }
 
+  // A GICv3 guest's ICV_* access that trapped and is not a DIR (TC on a CPU without TDIR traps
+  // PMR, RPR and CTLR; trap_all_cpu_interface_accesses traps everything). Call between the
+  // backend's Save and Fold: it acts on `state` exactly as the hardware would have, then Fold
+  // folds the result. Returns the value read (0 for a write). Errors: an unknown vCPU, a GICv2
+  // guest (its GICV_* registers never trap but GICV_DIR), and an access the architecture makes
+  // UNDEFINED (see CpuInterfaceEmulation::Access), for which the embedder injects an UNDEF.
+  // DIR goes to HandleDirTrap after Fold. No allocation.
+  absl::StatusOr<uint64_t> EmulateCpuInterfaceAccess(uint32_t vcpu, hw::VgicCpuState& state,
+                                                     hw::arm::SysRegEncoding reg, bool is_write,
+                                                     uint64_t value) {
+    if (vcpu >= options_.num_vcpus) return UnknownVcpu(vcpu);
+    if (options_.guest_model != GuestModel::kGicV3) {
+      return absl::FailedPreconditionError(
+          "vGIC: a GICv2 guest has no ICV_* system registers to emulate");
+    }
+    Count(vcpus_[vcpu].stats.emulated_cpu_interface_accesses);
+    return CpuInterfaceEmulation(state, options_.cpu_interface, options_.physical_gic)
+        .Access(reg, is_write, value);
+  }
+
   // Whether the vCPU has an interrupt it could take now (for WFI): pending, enabled, not
   // active, and above the priority mask it had at its last exit.
   bool HasPendingIrq(uint32_t vcpu) {
@@ -636,6 +682,8 @@ class Vgic {
     s.dir_deactivations = a.dir_deactivations.load(std::memory_order_relaxed);
     s.cross_vcpu_dir_requests = a.cross_vcpu_dir_requests.load(std::memory_order_relaxed);
     s.migrations = a.migrations.load(std::memory_order_relaxed);
+    s.emulated_cpu_interface_accesses =
+        a.emulated_cpu_interface_accesses.load(std::memory_order_relaxed);
     return s;
   }
 
@@ -649,6 +697,7 @@ class Vgic {
     std::atomic<uint64_t> dir_deactivations{0};
     std::atomic<uint64_t> cross_vcpu_dir_requests{0};
     std::atomic<uint64_t> migrations{0};
+    std::atomic<uint64_t> emulated_cpu_interface_accesses{0};
   };
 
   struct Vcpu {

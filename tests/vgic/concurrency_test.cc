@@ -214,6 +214,10 @@ class VcpuRunner final : public hw::fake::GicGuest::Host {
     EXPECT_TRUE(st.ok()) << st;
     Enter();
   }
+  uint64_t SysRegTrapped(hw::arm::SysRegEncoding, bool, uint64_t) override {
+    ADD_FAILURE() << "vCPU " << id_ << ": an ICV_* access trapped; these CPUs trap only DIR";
+    return 0;
+  }
   void AfterGuestOperation() override { ServiceExits(); }
 
   // --- the run loop's two halves ---

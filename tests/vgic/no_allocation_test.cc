@@ -21,7 +21,8 @@ class VgicNoAllocationOnBackend : public ::testing::TestWithParam<Backend> {
 };
 
 INSTANTIATE_TEST_SUITE_P(Backends, VgicNoAllocationOnBackend,
-                         ::testing::Values(Backend::kGicV3, Backend::kGicV2),
+                         ::testing::Values(Backend::kGicV3, Backend::kGicV2, Backend::kGicV3NoTdir,
+                                           Backend::kGicV3TrapAll),
                          [](const ::testing::TestParamInfo<Backend>& info) {
                            return BackendName(info.param);
                          });

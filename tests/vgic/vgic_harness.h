@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "hw/arm/gicv2_cpu_interface.h"
 #include "hw/arm/gicv3_cpu_interface.h"
+#include "hw/arm/icc_sysregs.h"
 #include "hw/fake/fake_gicv2_cpu_interface.h"
 #include "hw/fake/fake_gicv3_cpu_interface.h"
 #include "hw/fake/fake_physical_gic.h"
@@ -30,9 +31,24 @@ using TestVgic = Vgic<Platform>;
 
 // Which host GIC the harness builds: the GICv3 backend over system registers, or the GICv2
 // backend over the GICH window (the guest is then a GICv2 guest: VgicOptions::guest_model).
-enum class Backend { kGicV3, kGicV2 };
+// Two more GICv3 CPUs: one without ICH_VTR_EL2.TDS (DIR traps only with TC, which traps PMR,
+// RPR and CTLR too), and one whose every ICV_* access traps (trap_all_cpu_interface_accesses);
+// the harness emulates what traps through the core, as a hypervisor would.
+enum class Backend { kGicV3, kGicV2, kGicV3NoTdir, kGicV3TrapAll };
 
-inline std::string BackendName(Backend b) { return b == Backend::kGicV3 ? "GicV3" : "GicV2"; }
+inline std::string BackendName(Backend b) {
+  switch (b) {
+    case Backend::kGicV3:
+      return "GicV3";
+    case Backend::kGicV2:
+      return "GicV2";
+    case Backend::kGicV3NoTdir:
+      return "GicV3NoTdir";
+    case Backend::kGicV3TrapAll:
+      return "GicV3TrapAll";
+  }
+  return "?";
+}
 
 // The backend of a harness whose options do not name one: GICv3, unless a suite parameterized
 // over backends set it for the running test (ScopedDefaultBackend), so that a test written once
@@ -72,9 +88,10 @@ class VgicHarness {
     Vcpu(VgicHarness& h, uint32_t id, int num_lrs, hw::fake::FakePhysicalGic* phys, Backend b)
         : harness(h),
           id(id),
-          v3(b == Backend::kGicV3 ? std::make_unique<hw::fake::FakeGicV3CpuInterface>(
+          v3(b != Backend::kGicV2 ? std::make_unique<hw::fake::FakeGicV3CpuInterface>(
                                         hw::fake::FakeGicV3CpuInterface::Config{
-                                            .num_list_registers = num_lrs, .tdir_supported = true},
+                                            .num_list_registers = num_lrs,
+                                            .tdir_supported = b != Backend::kGicV3NoTdir},
                                         phys)
                                   : nullptr),
           v2(b == Backend::kGicV2
@@ -113,6 +130,9 @@ class VgicHarness {
       EXPECT_TRUE(harness.vgic().HandleDirTrap(id, value).ok());
       harness.Enter(id);
     }
+    uint64_t SysRegTrapped(hw::arm::SysRegEncoding reg, bool is_write, uint64_t value) override {
+      return harness.TrappedAccess(id, reg, is_write, value);
+    }
     void AfterGuestOperation() override { harness.ServiceExits(id); }
 
     VgicHarness& harness;
@@ -135,6 +155,7 @@ class VgicHarness {
     uint64_t maintenance_exits = 0;
     uint64_t kick_exits = 0;
     uint64_t dir_trap_exits = 0;
+    uint64_t sysreg_trap_exits = 0;
     uint64_t livelocks = 0;
   };
 
@@ -144,6 +165,8 @@ class VgicHarness {
         {.num_vcpus = o.num_vcpus,
          .num_spis = o.num_spis,
          .num_list_registers = o.num_list_registers,
+         .can_trap_dir = o.backend != Backend::kGicV3NoTdir,
+         .trap_all_cpu_interface_accesses = o.backend == Backend::kGicV3TrapAll,
          .guest_model = o.backend == Backend::kGicV2 ? GuestModel::kGicV2 : GuestModel::kGicV3,
          .physical_gic = &physical_,
          .kick = &VgicHarness::KickThunk,
@@ -187,6 +210,44 @@ class VgicHarness {
     c.in_guest = false;
     ++c.exits;
     ASSERT_TRUE(vgic_->Fold(v, c.state).ok());
+  }
+
+  // Whether vCPU `v`'s last flush made its guest's DIR trap: TDIR, or TC where TDIR is RES0.
+  bool DirTraps(uint32_t v) const {
+    const auto hcr = hw::arm::IchHcr::FromRaw(vcpus_[v]->state.hcr);
+    const bool tc_traps_dir =
+        options_.backend == Backend::kGicV3NoTdir || options_.backend == Backend::kGicV3TrapAll;
+    return tc_traps_dir ? hcr.tc() != 0 : hcr.tdir() != 0;
+  }
+
+  // The guest's ICV_* access `reg` on vCPU `v`, as a GICv3 guest performs it: on the CPU if it
+  // does not trap, otherwise through an exit (Save, the core's emulation, Fold; DIR after Fold)
+  // and a re-entry. Returns what the guest reads.
+  uint64_t GuestSysReg(uint32_t v, hw::arm::SysRegEncoding reg, bool is_write, uint64_t value = 0) {
+    hw::fake::FakeGicV3CpuInterface* cpu = vcpus_[v]->v3.get();
+    EXPECT_NE(cpu, nullptr) << "ICV_* registers exist only on a GICv3 host";
+    if (cpu == nullptr) return 0;
+    const auto access = is_write ? cpu->GuestWrite(reg, value) : cpu->GuestRead(reg);
+    if (!access.trapped) return access.value;
+    if (reg == hw::arm::kIccDirEl1) {
+      vcpus_[v]->DirTrapped(static_cast<uint32_t>(value));
+      return 0;
+    }
+    return TrappedAccess(v, reg, is_write, value);
+  }
+
+  uint64_t TrappedAccess(uint32_t v, hw::arm::SysRegEncoding reg, bool is_write, uint64_t value) {
+    Vcpu& c = *vcpus_[v];
+    ++c.sysreg_trap_exits;
+    EXPECT_TRUE(c.in_guest) << "vCPU " << v << " trapped while not in the guest";
+    c.Save();
+    c.in_guest = false;
+    ++c.exits;
+    auto read = vgic_->EmulateCpuInterfaceAccess(v, c.state, reg, is_write, value);
+    EXPECT_TRUE(read.ok()) << read.status();
+    EXPECT_TRUE(vgic_->Fold(v, c.state).ok());
+    Enter(v);
+    return read.ok() ? *read : 0;
   }
 
   // Exit and re-enter while the maintenance interrupt is asserted or a kick is pending.

@@ -23,6 +23,13 @@
 //                             Not modelled (it would only make the baseline slower): KVM's
 //                             vgic_prune_ap_list after every fold, which walks all M entries again.
 //
+//   BM_EntryExitGicV3/M/L     BM_FlushFold plus the backend's Restore and Save: the GICv3 backend
+//   BM_EntryExitGicV2/M/L     (ICH_* system registers) or the GICv2 backend (GICH_* MMIO, values
+//                             translated) moving the state through the fake CPU interfaces. The
+//                             fakes' register files stand in for hardware, whose accesses cost
+//                             more; the counter register_accesses (per entry/exit) is the figure
+//                             that carries over.
+//
 // Both use BenchPlatform's test-and-set spinlock. M is at most 960: the architecture has 988
 // SPIs (INTIDs 32..1019), Create takes a multiple of 32, so 960 is the largest SPI count.
 //
@@ -30,6 +37,8 @@
 // reports compares (comparator calls per iteration, each taking two irq locks).
 //
 // ./bazelw run -c opt //benchmarks:vgic
+#include "irqvirt/vgic/vgic.h"
+
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -39,10 +48,13 @@
 #include <memory>
 
 #include "benchmarks/bench_platform.h"
+#include "hw/arm/gicv2_cpu_interface.h"
+#include "hw/arm/gicv3_cpu_interface.h"
 #include "hw/arm/gicv3_regs.h"
+#include "hw/fake/fake_gicv2_cpu_interface.h"
+#include "hw/fake/fake_gicv3_cpu_interface.h"
 #include "hw/vgic_cpu_state.h"
 #include "irqvirt/vgic/list_register.h"
-#include "irqvirt/vgic/vgic.h"
 #include "irqvirt/vgic/vgic_irq.h"
 
 namespace irqvirt::bench {
@@ -123,6 +135,98 @@ void BM_FlushFold(benchmark::State& state) {
     return;
   }
   SetCounters(state);
+}
+
+// ---------------------------------------------------------------- with a backend
+
+// Counts the GICv3 backend's system-register accesses on their way to the fake.
+class CountingSysRegs {
+ public:
+  explicit CountingSysRegs(hw::fake::FakeGicV3CpuInterface& cpu) : cpu_(cpu) {}
+  uint64_t Read(hw::arm::SysRegEncoding e) {
+    ++accesses;
+    return cpu_.Read(e);
+  }
+  void Write(hw::arm::SysRegEncoding e, uint64_t v) {
+    ++accesses;
+    cpu_.Write(e, v);
+  }
+  uint64_t accesses = 0;
+
+ private:
+  hw::fake::FakeGicV3CpuInterface& cpu_;
+};
+
+// Counts the GICv2 backend's GICH_* accesses on their way to the fake.
+class CountingGich final : public hw::MmioRegion {
+ public:
+  explicit CountingGich(hw::MmioRegion& gich) : gich_(gich) {}
+  uint64_t Read64(uint32_t o) override { return ++accesses, gich_.Read64(o); }
+  void Write64(uint32_t o, uint64_t v) override { ++accesses, gich_.Write64(o, v); }
+  uint32_t Read32(uint32_t o) override { return ++accesses, gich_.Read32(o); }
+  void Write32(uint32_t o, uint32_t v) override { ++accesses, gich_.Write32(o, v); }
+  uint64_t accesses = 0;
+
+ private:
+  hw::MmioRegion& gich_;
+};
+
+template <typename Backend>
+void RunEntryExit(benchmark::State& state, IrqVgic& v, Backend& backend, const uint64_t& accesses,
+                  uint32_t m) {
+  hw::VgicCpuState cpu;
+  cpu.vmcr = Group1EnabledVmcr();
+  const uint64_t accesses_before = accesses;
+  for (auto _ : state) {
+    if (!v.Flush(kVcpu, cpu).ok()) {
+      state.SkipWithError("Flush failed");
+      break;
+    }
+    backend.Restore(cpu);
+    backend.Save(cpu);  // the guest touched nothing
+    if (!v.Fold(kVcpu, cpu).ok()) {
+      state.SkipWithError("Fold failed");
+      break;
+    }
+    benchmark::DoNotOptimize(cpu);
+  }
+  if (v.ApListLength(kVcpu) != m) {
+    state.SkipWithError("AP list length changed");
+    return;
+  }
+  SetCounters(state);
+  state.counters["register_accesses"] = benchmark::Counter(
+      static_cast<double>(accesses - accesses_before) / static_cast<double>(state.iterations()));
+}
+
+void BM_EntryExitGicV3(benchmark::State& state) {
+  const auto m = static_cast<uint32_t>(state.range(0));
+  const auto l = static_cast<int>(state.range(1));
+  BenchPlatform platform(1);
+  std::unique_ptr<IrqVgic> v = MakeIrqvirt(platform, m, l);
+  hw::fake::FakeGicV3CpuInterface cpu({.num_list_registers = l}, nullptr);
+  CountingSysRegs regs(cpu);
+  hw::arm::GicV3CpuInterface<CountingSysRegs> backend(regs);
+  if (v == nullptr || backend.features().num_list_registers != l) {
+    state.SkipWithError("setup failed");
+    return;
+  }
+  RunEntryExit(state, *v, backend, regs.accesses, m);
+}
+
+void BM_EntryExitGicV2(benchmark::State& state) {
+  const auto m = static_cast<uint32_t>(state.range(0));
+  const auto l = static_cast<int>(state.range(1));
+  BenchPlatform platform(1);
+  std::unique_ptr<IrqVgic> v = MakeIrqvirt(platform, m, l);
+  hw::fake::FakeGicV2CpuInterface cpu({.num_list_registers = l}, nullptr);
+  CountingGich gich(cpu);
+  hw::arm::GicV2CpuInterface backend(gich);
+  if (v == nullptr || backend.features().num_list_registers != l) {
+    state.SkipWithError("setup failed");
+    return;
+  }
+  RunEntryExit(state, *v, backend, gich.accesses, m);
 }
 
 // ---------------------------------------------------------------- KVM-style baseline
@@ -499,6 +603,8 @@ void Args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_FlushFold)->Apply(Args);
 BENCHMARK(BM_KvmStyleFlushFold)->Apply(Args);
+BENCHMARK(BM_EntryExitGicV3)->Apply(Args);
+BENCHMARK(BM_EntryExitGicV2)->Apply(Args);
 
 }  // namespace
 }  // namespace irqvirt::bench

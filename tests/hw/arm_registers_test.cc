@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "hw/arm/gicv3_regs.h"
+#include "hw/arm/icc_sysregs.h"
 #include "hw/arm/sysreg.h"
 #include "hw/reg/format.h"
 #include "tests/hw/expect_encoding.h"
@@ -389,6 +390,45 @@ TEST(IchEncodings, KeyIsMrsInstructionBits20To5) {
   EXPECT_EQ(0xd5200000u | kIchVmcrEl2.key() << 5, 0xd53ccbe0u);
   EXPECT_EQ(0xd5200000u | IchAp1rEl2(2).key() << 5, 0xd53cc940u);
   EXPECT_EQ(0xd5200000u | IchLrEl2(9).key() << 5, 0xd53ccd20u);
+}
+
+// --- The guest's ICC_* / ICV_* registers (Linux asm/sysreg.h SYS_ICC_*; IHI 0069 §12.2) ---
+
+TEST(IccEncodings, TuplesAndTrapClasses) {
+  ExpectEncoding(kIccPmrEl1, 3, 0, 4, 6, 0);
+  ExpectEncoding(kIccIar0El1, 3, 0, 12, 8, 0);
+  ExpectEncoding(kIccBpr0El1, 3, 0, 12, 8, 3);
+  ExpectEncoding(IccAp0rEl1(3), 3, 0, 12, 8, 7);
+  ExpectEncoding(IccAp1rEl1(2), 3, 0, 12, 9, 2);
+  ExpectEncoding(kIccDirEl1, 3, 0, 12, 11, 1);
+  ExpectEncoding(kIccRprEl1, 3, 0, 12, 11, 3);
+  ExpectEncoding(kIccSgi1rEl1, 3, 0, 12, 11, 5);
+  ExpectEncoding(kIccSgi0rEl1, 3, 0, 12, 11, 7);
+  ExpectEncoding(kIccIar1El1, 3, 0, 12, 12, 0);
+  ExpectEncoding(kIccEoir1El1, 3, 0, 12, 12, 1);
+  ExpectEncoding(kIccCtlrEl1, 3, 0, 12, 12, 4);
+  ExpectEncoding(kIccIgrpen1El1, 3, 0, 12, 12, 7);
+  // MRS x0, ICC_IAR1_EL1 (hand-assembled: 0xd5380000 | key << 5).
+  EXPECT_EQ(0xd5200000u | kIccIar1El1.key() << 5, 0xd538cc00u);
+  EXPECT_EQ(TrapClassOf(kIccPmrEl1), IccTrapClass::kCommon);
+  EXPECT_EQ(TrapClassOf(kIccDirEl1), IccTrapClass::kCommon);
+  EXPECT_EQ(TrapClassOf(kIccBpr0El1), IccTrapClass::kGroup0);
+  EXPECT_EQ(TrapClassOf(IccAp1rEl1(3)), IccTrapClass::kGroup1);
+  EXPECT_EQ(TrapClassOf(kIchHcrEl2), IccTrapClass::kNone);
+}
+
+TEST(IccCtlr, GoldenValue) {
+  IccCtlr c;
+  c.set_cbpr(1)
+      .set_eoimode(1)
+      .set_pri_bits(4)
+      .set_id_bits(1)
+      .set_seis(1)
+      .set_a3v(1)
+      .set_rss(1)
+      .set_extrange(1);
+  // Hand-computed: bits 0, 1 | 4 << 8 | 1 << 11 | bits 14, 15, 18, 19.
+  EXPECT_EQ(c.raw(), 0xccc03u);
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "hw/arm/sysreg.h"
+#include "hw/arm/icc_sysregs.h"
 #include "hw/reg/register.h"
 
 namespace hw::arm {
@@ -60,10 +60,7 @@ inline constexpr uint32_t kGicrIpriorityr0 = 0x400;  // IPRIORITYR0..7, INTIDs 0
 inline constexpr uint32_t kGicrIcfgr0 = 0xc00;       // SGIs
 inline constexpr uint32_t kGicrIcfgr1 = 0xc04;       // PPIs
 
-// --- SGI generation system registers (IHI 0069 §12.2.21-23; Linux SYS_ICC_SGI*R_EL1) ---
-inline constexpr SysRegEncoding kIccSgi1rEl1{3, 0, 12, 11, 5};
-inline constexpr SysRegEncoding kIccAsgi1rEl1{3, 0, 12, 11, 6};
-inline constexpr SysRegEncoding kIccSgi0rEl1{3, 0, 12, 11, 7};
+// The SGI generation registers' encodings (kIccSgi1rEl1 ..) are in hw/arm/icc_sysregs.h.
 
 // GICD_CTLR of a GICv2 distributor without the Security Extensions, as a VM sees it.
 class GicdCtlrV2 : public reg::Register<GicdCtlrV2, 32> {

@@ -49,6 +49,7 @@
 #include <cstdint>
 #include <memory>
 #include <new>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -325,6 +326,177 @@ class Vgic {
     }
     return absl::OkStatus();
   }
+
+  // ============================================ guest-facing distributor access (cold paths)
+  // What the GICD/GICR emulation (distributor.h, redistributor.h, sgi_generation.h) needs
+  // beyond the host's configuration calls above: the guest's view of one interrupt's group,
+  // trigger, pending latch, active state and routing. Every change goes through Update, so an
+  // interrupt is queued when it becomes deliverable and dropped or moved when it no longer
+  // belongs where it is. A guest's MMIO access is emulated on its own vCPU's run loop after
+  // Fold: that vCPU's LRs are folded, other vCPUs' may still hold an interrupt (on_lr), and
+  // the shadow state read here is then as of their last exit.
+
+  GuestModel guest_model() const { return options_.guest_model; }
+  bool distributor_enabled() const { return DistributorEnabled(); }
+
+  absl::Status SetGroup(uint32_t vcpu, uint32_t intid, uint8_t group) {
+    if (group > 1) {
+      return absl::InvalidArgumentError(absl::StrFormat("INTID %u: group %u", intid, group));
+    }
+    absl::StatusOr<Irq*> irq = Lookup(vcpu, intid);
+    if (!irq.ok()) return irq.status();
+    return Update(**irq, [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) { i.group = group; });
+  }
+
+  // SGIs are always edge-triggered; the trigger of a pending or active interrupt does not
+  // change (the architecture makes that UNPREDICTABLE; the in-flight state depends on it).
+  absl::Status SetTrigger(uint32_t vcpu, uint32_t intid, Trigger trigger) {
+    if (intid < kNumSgis) {
+      return absl::InvalidArgumentError(absl::StrFormat("SGI %u: SGIs are edge-triggered", intid));
+    }
+    absl::StatusOr<Irq*> irq = Lookup(vcpu, intid);
+    if (!irq.ok()) return irq.status();
+    return Update(
+        **irq, [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) { i.trigger = trigger; },
+        [&](const Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
+          return i.trigger == trigger ? absl::OkStatus() : RefuseWhileListed(i, "the trigger");
+        });
+  }
+
+  // ISPENDR/ICPENDR: sets or clears the pending latch (a level line that stays high keeps a
+  // level interrupt pending). A GICv2 guest's SGIs are pended per sender (SetSgiSources).
+  absl::Status SetPendingLatch(uint32_t vcpu, uint32_t intid, bool pending) {
+    absl::StatusOr<Irq*> found = Lookup(vcpu, intid);
+    if (!found.ok()) return found.status();
+    if (options_.guest_model == GuestModel::kGicV2 && intid < kNumSgis) {
+      return absl::FailedPreconditionError(
+          absl::StrFormat("SGI %u of a GICv2 guest is pended per sender (SetSgiSources)", intid));
+    }
+    return Update(**found,
+                  [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) { i.pending_latch = pending; });
+  }
+
+  // GICv2 SPENDSGIR/CPENDSGIR: sets or clears the senders in `sources` of SGI `sgi` pending on
+  // vCPU `target`.
+  absl::Status SetSgiSources(uint32_t target, uint32_t sgi, uint8_t sources, bool pending) {
+    if (options_.guest_model != GuestModel::kGicV2 || sgi >= kNumSgis) {
+      return absl::FailedPreconditionError("SGI senders exist for GICv2 guests' SGIs only");
+    }
+    if (target >= options_.num_vcpus) return UnknownVcpu(target);
+    const auto existing = static_cast<uint8_t>((1u << options_.num_vcpus) - 1);
+    sources &= existing;
+    return Update(vcpus_[target].private_irqs[sgi],
+                  [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
+                    if (i.hw) return;
+                    i.sgi_sources = pending ? static_cast<uint8_t>(i.sgi_sources | sources)
+                                            : static_cast<uint8_t>(i.sgi_sources & ~sources);
+                    i.pending_latch = i.sgi_sources != 0;
+                  });
+  }
+
+  // The senders of SGI `sgi` waiting on vCPU `target` (a GICv2 guest's; 0 otherwise).
+  absl::StatusOr<uint8_t> SgiSources(uint32_t target, uint32_t sgi) {
+    absl::StatusOr<Irq*> found = Lookup(target, sgi);
+    if (!found.ok()) return found.status();
+    Irq& irq = **found;
+    const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
+    const uint8_t s = HasSgiSources(irq) ? irq.sgi_sources : 0;
+    platform_.UnlockIrqRestore(irq.lock, f);
+    return s;
+  }
+
+  // ISACTIVER/ICACTIVER written by vCPU `accessor` (whose deactivation notifications it
+  // dispatches). Activating queues the interrupt on its target; a GICv2 SGI becomes active as
+  // if sent by the accessor. Deactivating one in no LR deactivates it now (as a DIR would,
+  // physical INTID included); one in another running vCPU's LR is deactivated by that vCPU's
+  // next fold, which the kick forces. Not done (the guest owns that state until it exits): an
+  // interrupt sitting in a running vCPU's LR is not made active, nor is a HW-mapped one.
+  absl::Status SetActive(uint32_t accessor, uint32_t vcpu, uint32_t intid, bool active) {
+    if (accessor >= options_.num_vcpus) return UnknownVcpu(accessor);
+    absl::StatusOr<Irq*> found = Lookup(vcpu, intid);
+    if (!found.ok()) return found.status();
+    Irq& irq = **found;
+    if (active) {
+      return Update(irq, [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
+        if (i.on_lr || i.hw || i.active) return;
+        i.active = true;
+        if (HasSgiSources(i)) i.active_source = static_cast<uint8_t>(accessor);
+      });
+    }
+    Vcpu& vc = vcpus_[accessor];
+    OpenDispatchWindow(vc);
+    const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
+    const int32_t holder = irq.vcpu;
+    const bool in_lr = irq.on_lr;
+    if (in_lr) {
+      irq.deactivate_requested = true;
+    } else if (irq.active) {
+      DeactivateOutsideLrs(vc, irq);
+    }
+    platform_.UnlockIrqRestore(irq.lock, f);
+    if (holder != kNoVcpu && !in_lr) PruneOne(static_cast<uint32_t>(holder), irq);
+    CloseDispatchWindowAndNotify(vc);
+    if (holder != kNoVcpu) Kick(static_cast<uint32_t>(holder));
+    return absl::OkStatus();
+  }
+
+  // Routes SPI `intid` as the guest programmed it: `routing` is the register value to read
+  // back (ITARGETSR byte or IROUTER), `target` the vCPU it names (kNoVcpu: none, so the SPI is
+  // forwarded nowhere).
+  absl::Status SetSpiRouting(uint32_t intid, uint64_t routing, int32_t target) {
+    if (intid < kFirstSpi || intid >= num_intids()) {
+      return absl::InvalidArgumentError(absl::StrFormat("INTID %u is not an SPI", intid));
+    }
+    if (target != kNoVcpu && (target < 0 || static_cast<uint32_t>(target) >= num_vcpus())) {
+      return UnknownVcpu(static_cast<uint32_t>(target));
+    }
+    return Update(spis_[intid - kFirstSpi], [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
+      i.target = target;
+      i.guest_routing = routing;
+      i.guest_routing_target = target;
+    });
+  }
+
+  struct SpiRouting {
+    int32_t target;
+    bool guest_word_current;  // guest_word is what the guest wrote and still routes the SPI
+    uint64_t guest_word;
+  };
+  absl::StatusOr<SpiRouting> GetSpiRouting(uint32_t intid) {
+    if (intid < kFirstSpi || intid >= num_intids()) {
+      return absl::InvalidArgumentError(absl::StrFormat("INTID %u is not an SPI", intid));
+    }
+    Irq& irq = spis_[intid - kFirstSpi];
+    const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
+    const SpiRouting r{irq.target, irq.guest_routing_target == irq.target, irq.guest_routing};
+    platform_.UnlockIrqRestore(irq.lock, f);
+    return r;
+  }
+
+  // One AP-list entry as the invariant checks see it (introspection; allocates).
+  struct ApListEntry {
+    uint32_t intid;
+    int32_t owner;      // the vCPU a private interrupt belongs to; kNoVcpu for SPIs
+    int32_t listed_on;  // the interrupt's own record of its list
+    bool pending, active, on_lr;
+  };
+  std::vector<ApListEntry> ApListEntries(uint32_t vcpu) {
+    std::vector<ApListEntry> out;
+    if (vcpu >= options_.num_vcpus) return out;
+    Vcpu& vc = vcpus_[vcpu];
+    const hw::IrqFlags f = platform_.LockIrqSave(vc.ap_lock);
+    out.reserve(vc.ap_count);
+    for (uint32_t i = 0; i < vc.ap_count; ++i) {
+      Irq& irq = *vc.ap_list[i];
+      platform_.LockIrqsOff(irq.lock);
+      out.push_back({irq.intid, irq.is_spi() ? kNoVcpu : irq.target, irq.vcpu, irq.IsPending(),
+                     irq.active, irq.on_lr});
+      platform_.UnlockIrqsOff(irq.lock);
+    }
+    platform_.UnlockIrqRestore(vc.ap_lock, f);
+    return out;
+  }
+  // ========================================= end of guest-facing distributor access section
 
   // ------------------------------------------------------------------------- injection
 

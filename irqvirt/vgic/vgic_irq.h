@@ -14,6 +14,7 @@ inline constexpr uint32_t kNumPrivateIrqs = 32;  // SGIs 0..15, PPIs 16..31
 inline constexpr uint32_t kFirstSpi = 32;
 inline constexpr uint32_t kMaxSpis = 988;        // INTIDs 32..1019 (IHI 0069 §2.2.1)
 inline constexpr int32_t kNoVcpu = -1;
+inline constexpr int32_t kNoGuestRouting = -2;
 
 enum class Trigger : uint8_t { kEdge, kLevel };
 
@@ -42,6 +43,11 @@ struct VgicIrq {
   uint32_t ap_seq ABSL_GUARDED_BY(lock) = 0;  // insertion order: the last tie-break of the sort
   // Where it should go: the owner for SGIs/PPIs, the routed vCPU for SPIs (kNoVcpu: unrouted).
   int32_t target ABSL_GUARDED_BY(lock) = kNoVcpu;
+  // An SPI's routing register as the guest last wrote it (GICv2 ITARGETSR byte, GICv3 IROUTER),
+  // and the target it chose then: the word reads back only while `target` still equals that
+  // (a host RouteSpi since then wins). kNoGuestRouting: never written.
+  uint64_t guest_routing ABSL_GUARDED_BY(lock) = 0;
+  int32_t guest_routing_target ABSL_GUARDED_BY(lock) = kNoGuestRouting;
   uint32_t hwintid ABSL_GUARDED_BY(lock) = 0;
   uint8_t priority ABSL_GUARDED_BY(lock) = 0;
   uint8_t group ABSL_GUARDED_BY(lock) = 1;

@@ -61,7 +61,7 @@ class CpuInterfaceEmulation {
   // a write). Errors, for which the embedder injects an UNDEF: a register that is not an
   // emulated ICV_* register, a read of a write-only or a write of a read-only one, an APR this
   // CPU lacks. ICV_DIR_EL1 and the SGI registers are not handled here (FailedPrecondition):
-  // DIR goes to Vgic::HandleDirTrap after Fold, SGIs to the distributor.
+  // DIR goes to Vgic::HandleDirTrap after Fold, SGIs to HandleSgiRegisterWrite.
   absl::StatusOr<uint64_t> Access(hw::arm::SysRegEncoding reg, bool is_write, uint64_t value) {
     using namespace hw::arm;  // NOLINT: the ICC_* encodings
     if (reg == kIccDirEl1) {
@@ -70,7 +70,7 @@ class CpuInterfaceEmulation {
     }
     if (reg == kIccSgi0rEl1 || reg == kIccSgi1rEl1 || reg == kIccAsgi1rEl1) {
       return absl::FailedPreconditionError(
-          "ICC_SGI*R_EL1: SGI generation belongs to the distributor");
+          "ICC_SGI*R_EL1: send the SGI with HandleSgiRegisterWrite (sgi_generation.h)");
     }
     const bool read_only = reg == kIccIar0El1 || reg == kIccIar1El1 || reg == kIccHppir0El1 ||
                            reg == kIccHppir1El1 || reg == kIccRprEl1;

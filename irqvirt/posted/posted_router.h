@@ -72,11 +72,6 @@ struct VcpuConfig {
   int home_cpu = 0;
 };
 
-struct BlockOutcome {
-  wakeup::BlockDecision decision = wakeup::BlockDecision::kNotParked;
-  RouteError error;
-};
-
 struct RouterStats {
   uint64_t ga_log_wakes = 0;          // GA log entries that woke a vCPU
   uint64_t ga_log_unknown_tags = 0;   // entries for vCPUs no longer known (torn down)

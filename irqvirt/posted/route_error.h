@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "hw/amd/iommu.h"
 #include "irqvirt/wakeup/park_error.h"
+#include "irqvirt/wakeup/wakeup_queues.h"
 
 namespace irqvirt::posted {
 
@@ -68,6 +69,14 @@ struct RouteError {
     }
     return absl::InternalError("unknown RouteErrorCode");
   }
+};
+
+// What Block did. kSleep: safe to sleep, a device interrupt will wake the vCPU.
+// kPendingDontSleep: an interrupt is already pending; do not sleep (call Load). kNotParked / an
+// error: nothing changed (rolled back); do not sleep.
+struct BlockOutcome {
+  wakeup::BlockDecision decision = wakeup::BlockDecision::kNotParked;
+  RouteError error;
 };
 
 // The cold paths' errors, worded alike for every IOMMU: each names the vCPU and the IRTE.

@@ -273,8 +273,8 @@ TEST_F(VtdRouterTest, RebindNeverLeavesTheIrtePostingIntoTwoDescriptors) {
   ASSERT_TRUE(router().Load(1, 2).ok());
   ASSERT_TRUE(router().Bind(kNic, 1, 0x52).ok());
   EXPECT_EQ(router().OwnerOf(kNic), 1);
-  EXPECT_EQ(router().OwnedCount(0), 0u);
-  EXPECT_EQ(router().OwnedCount(1), 1u);
+  ASSERT_EQ(router().OwnedCount(0), 0u) << "still on the old owner's list";
+  ASSERT_EQ(router().OwnedCount(1), 1u);
   for (int i = 0; i < 3; ++i) h().Fire(kNic);
   EXPECT_TRUE(h().PirEmpty(0));
   EXPECT_EQ(h().control(0).on(), 0u);

@@ -421,19 +421,23 @@ absl::Status PostedRouter<P>::Bind(IrteRef irte, VcpuId vcpu, uint8_t guest_vect
     bool wake_to = false;
     bool ok() const { return result.ok(); }
   };
-  const auto change = ownership_.Bind(irte, vcpu, guest_vector, [&](Vcpu& to, Vcpu* from) {
-    Written w;
-    w.result = iommu_.WriteIrte(irte.device_id, irte.index, GuestEntry(to, guest_vector, to.state));
-    // Until the invalidation completed, the IOMMU could combine the old owner's cached root
-    // pointer and vector with the new owner's fresh tag, destination and IsRun: an interrupt
-    // then lands in the old owner's IRR while the notification goes to the new one. A failed
-    // move adds the reverse (the new entry cached, the old one's fresh fields after the
-    // rollback). Now that the entry the IOMMU uses is settled, a blocked vCPU on either side
-    // with something pending is woken (spurious at worst).
-    w.wake_from = from != nullptr && NeedsWakeAfterPageChange(*from);
-    w.wake_to = from != nullptr && !w.result.ok() && NeedsWakeAfterPageChange(to);
-    return w;
-  });
+  // IrteOwnership calls the write with to's lock and, when moving, from's held (an ordered pair
+  // clang's analysis cannot follow into a callback).
+  const auto change = ownership_.Bind(
+      irte, vcpu, guest_vector, [&](Vcpu& to, Vcpu* from) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        Written w;
+        w.result =
+            iommu_.WriteIrte(irte.device_id, irte.index, GuestEntry(to, guest_vector, to.state));
+        // Until the invalidation completed, the IOMMU could combine the old owner's cached root
+        // pointer and vector with the new owner's fresh tag, destination and IsRun: an interrupt
+        // then lands in the old owner's IRR while the notification goes to the new one. A failed
+        // move adds the reverse (the new entry cached, the old one's fresh fields after the
+        // rollback). Now that the entry the IOMMU uses is settled, a blocked vCPU on either side
+        // with something pending is woken (spurious at worst).
+        w.wake_from = from != nullptr && NeedsWakeAfterPageChange(*from);
+        w.wake_to = from != nullptr && !w.result.ok() && NeedsWakeAfterPageChange(to);
+        return w;
+      });
   if (change.write.wake_from) WakeAfterPageChange(change.previous_owner);
   if (change.write.wake_to) WakeAfterPageChange(vcpu);
   if (!change.write.ok()) {
@@ -459,7 +463,8 @@ absl::Status PostedRouter<P>::Remap(IrteRef irte, uint8_t host_vector, uint32_t 
     bool wake_owner = false;
     bool ok() const { return result.ok(); }
   };
-  const auto change = ownership_.Unbind(irte, [&](Vcpu* owner) {
+  // Called with the owner's lock held, if there is an owner.
+  const auto change = ownership_.Unbind(irte, [&](Vcpu* owner) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     Written w;
     w.result = iommu_.WriteIrte(irte.device_id, irte.index, {e.lo(), e.hi()});
     // While the write was in flight the IOMMU could post with the cached guest entry but read

@@ -16,19 +16,14 @@
 #include <span>
 
 #include "absl/status/status.h"
+#include "hw/x86/ioapic_regs.h"
 #include "irqvirt/posted/route_error.h"
 
 namespace irqvirt::posted {
 
-// The guest MSI's delivery mode (MSI data bits 10:8).
-enum class GuestDeliveryMode : uint8_t {
-  kFixed = 0,
-  kLowestPriority = 1,
-  kSmi = 2,
-  kNmi = 4,
-  kInit = 5,
-  kExtInt = 7,
-};
+// The guest MSI's delivery mode (MSI data bits 10:8): the x86 encoding the I/O APIC's
+// redirection entries use too.
+using GuestDeliveryMode = hw::x86::IoapicDeliveryMode;
 
 // A guest MSI as the embedder decoded it: the vCPUs its destination (physical or logical,
 // broadcast) selects, its delivery mode and vector.

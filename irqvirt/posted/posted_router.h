@@ -483,8 +483,8 @@ absl::Status PostedRouter<P>::Remap(IrteRef irte, uint8_t host_vector, uint32_t 
 
 template <hw::Platform P>
 RouteError PostedRouter<P>::Load(VcpuId vcpu, int cpu) {
-  if (!Added(vcpu)) return RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu);
-  if (cpu < 0 || cpu >= platform_.num_cpus()) return RouteError::Of(RouteErrorCode::kUnknownCpu, vcpu, cpu);
+  if (RouteError e = CheckVcpuOnCpu(Added(vcpu), vcpu, cpu, platform_.num_cpus()); !e.ok())
+    return e;
   Vcpu& v = vcpus_[vcpu];
   // Off the wakeup queue first: queue locks are taken before vCPU locks, never inside.
   if (mode_ == hw::amd::GuestIrMode::kGappi) queues_->Unpark(vcpu);
@@ -521,14 +521,8 @@ RouteError PostedRouter<P>::Put(VcpuId vcpu) {
 template <hw::Platform P>
 BlockOutcome PostedRouter<P>::Block(VcpuId vcpu, int cpu) {
   BlockOutcome out;
-  if (!Added(vcpu)) {
-    out.error = RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu);
-    return out;
-  }
-  if (cpu < 0 || cpu >= platform_.num_cpus()) {
-    out.error = RouteError::Of(RouteErrorCode::kUnknownCpu, vcpu, cpu);
-    return out;
-  }
+  out.error = CheckVcpuOnCpu(Added(vcpu), vcpu, cpu, platform_.num_cpus());
+  if (!out.error.ok()) return out;
   Vcpu& v = vcpus_[vcpu];
   hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
   const RunState previous = v.state;

@@ -71,6 +71,13 @@ struct RouteError {
   }
 };
 
+// The hot paths' argument check: a vCPU the router knows, on a CPU the platform has.
+inline RouteError CheckVcpuOnCpu(bool vcpu_known, uint32_t vcpu, int cpu, int num_cpus) {
+  if (!vcpu_known) return RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu);
+  if (cpu < 0 || cpu >= num_cpus) return RouteError::Of(RouteErrorCode::kUnknownCpu, vcpu, cpu);
+  return {};
+}
+
 // What Block did. kSleep: safe to sleep, a device interrupt will wake the vCPU.
 // kPendingDontSleep: an interrupt is already pending; do not sleep (call Load). kNotParked / an
 // error: nothing changed (rolled back); do not sleep.

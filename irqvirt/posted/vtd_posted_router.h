@@ -346,10 +346,8 @@ absl::StatusOr<uint32_t> VtdPostedRouter<P>::OfflineCpu(int cpu) {
 
 template <hw::Platform P>
 RouteError VtdPostedRouter<P>::Load(VcpuId vcpu, int cpu) {
-  if (!Added(vcpu)) return RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu);
-  if (cpu < 0 || cpu >= platform_.num_cpus()) {
-    return RouteError::Of(RouteErrorCode::kUnknownCpu, vcpu, cpu);
-  }
+  if (RouteError e = CheckVcpuOnCpu(Added(vcpu), vcpu, cpu, platform_.num_cpus()); !e.ok())
+    return e;
   Vcpu& v = vcpus_[vcpu];
   hw::intel::PiDesc& desc = *v.config.pi_desc;
   // Off the queue it was parked on (the previous CPU's), before NV leaves the wakeup vector.
@@ -384,14 +382,8 @@ RouteError VtdPostedRouter<P>::Put(VcpuId vcpu) {
 template <hw::Platform P>
 BlockOutcome VtdPostedRouter<P>::Block(VcpuId vcpu, int cpu) {
   BlockOutcome out;
-  if (!Added(vcpu)) {
-    out.error = RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu);
-    return out;
-  }
-  if (cpu < 0 || cpu >= platform_.num_cpus()) {
-    out.error = RouteError::Of(RouteErrorCode::kUnknownCpu, vcpu, cpu);
-    return out;
-  }
+  out.error = CheckVcpuOnCpu(Added(vcpu), vcpu, cpu, platform_.num_cpus());
+  if (!out.error.ok()) return out;
   Vcpu& v = vcpus_[vcpu];
   hw::intel::PiDesc& desc = *v.config.pi_desc;
   hw::IrqFlags flags = platform_.LockIrqSave(v.lock);

@@ -27,13 +27,15 @@
 // queue error) rolls the IRTE back (the driver) and leaves the lists as they were (the ownership).
 //
 // Locks and order (outermost first):
-//   ownership   IrteOwnership's absl::Mutex, task context only: Bind/Remap/AddVcpu/RemoveVcpu.
+//   ownership   IrteOwnership's absl::Mutex, task context only (never the wakeup handler):
+//               Bind/Remap/AddVcpu/RemoveVcpu.
 //   queue locks the wakeup queues' P::SpinLocks; the wakeup handler takes them (LockIrqsOff),
 //               everything here with LockIrqSave. Under them the router only CASes a descriptor.
 //   Vcpu::lock  P::SpinLock, LockIrqSave, task context only; never taken by the wakeup handler:
 //               the vCPU's run state and IRTE list. Never held while taking a queue lock (Load
 //               unparks before taking it; Block drops it before parking).
-//   driver      VtdIommu's queue lock, inside Bind/Remap's IRTE write (under the vCPU locks).
+//   driver      VtdIommu's queue lock, inside Bind/Remap's IRTE write (under the vCPU locks);
+//               never taken by the wakeup handler either.
 // The descriptor's control word has no lock: the IOMMU sets ON at any moment, so every change is
 // a compare-and-swap of the whole 64-bit word that keeps ON as it finds it.
 //

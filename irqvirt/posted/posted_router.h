@@ -16,7 +16,8 @@
 // is blocked in GA log mode for a pending IRR and wakes it, so no wakeup is lost.
 //
 // Locks and order (outermost first):
-//   bind_mu_      absl::Mutex, task context only: Bind/Remap/AddVcpu/RemoveVcpu, the binding map.
+//   ownership     IrteOwnership's absl::Mutex, task context only: Bind/Remap/AddVcpu/RemoveVcpu,
+//                 the binding map (irte_ownership.h).
 //   queue locks   the wakeup queues' (GAPPI mode): PrepareToBlock and OfflineCpu call the
 //                 router's retarget under them.
 //   Vcpu::lock    P::SpinLock, LockIrqSave, task context only (never from a handler): the vCPU's
@@ -36,7 +37,6 @@
 
 #include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
@@ -47,13 +47,12 @@
 #include "hw/platform.h"
 #include "hw/x86/vapic_page.h"
 #include "irqvirt/posted/ga_tag_table.h"
+#include "irqvirt/posted/irte_ownership.h"
 #include "irqvirt/posted/route_error.h"
 #include "irqvirt/wakeup/pending.h"
 #include "irqvirt/wakeup/wakeup_queues.h"
 
 namespace irqvirt::posted {
-
-using VcpuId = uint32_t;
 
 struct RouterConfig {
   uint32_t max_vcpus = 0;
@@ -71,11 +70,6 @@ struct VcpuConfig {
   // Destination used before the vCPU first runs, so an IRTE never names an uninitialised pCPU
   // (a review finding on the GAPPI RFC).
   int home_cpu = 0;
-};
-
-struct BlockOutcome {
-  wakeup::BlockDecision decision = wakeup::BlockDecision::kNotParked;
-  RouteError error;
 };
 
 struct RouterStats {
@@ -150,14 +144,7 @@ class PostedRouter {
  private:
   enum class RunState : uint8_t { kIdle, kRunning, kBlocked };
 
-  // Guarded by locks clang's analysis cannot name (the owning vCPU's, which changes):
-  struct Binding {
-    IrteRef irte;             // immutable
-    VcpuId vcpu = 0;          // written under bind_mu_ and both vCPUs' locks; read under either
-    uint8_t guest_vector = 0; // the same
-    Binding* next = nullptr;  // the owning vCPU's list: under its lock
-    Binding* prev = nullptr;
-  };
+  using Binding = IrteBinding;
 
   struct Vcpu {
     typename P::SpinLock lock;
@@ -166,8 +153,7 @@ class PostedRouter {
     // immutable while added: read lock-free by the GA log handler and the overflow rescan.
     VcpuConfig config;
     uint32_t ga_tag = 0;   // GA log: (VM id, index); GAPPI: the wakeup vector
-    Binding* owned ABSL_GUARDED_BY(lock) = nullptr;
-    uint32_t owned_count ABSL_GUARDED_BY(lock) = 0;
+    IrteList irtes ABSL_GUARDED_BY(lock);
     RunState state ABSL_GUARDED_BY(lock) = RunState::kIdle;
     uint32_t destination ABSL_GUARDED_BY(lock) = 0;  // APIC ID the IRTEs name
     // Read without the lock by the overflow rescan.
@@ -175,12 +161,16 @@ class PostedRouter {
   };
 
   PostedRouter(P& platform, Iommu& iommu, Queues* queues, const RouterConfig& config)
-      : platform_(platform), iommu_(iommu), queues_(queues), mode_(iommu.mode()),
-        max_vcpus_(config.max_vcpus), rescan_after_overflow_(config.rescan_after_overflow),
+      : platform_(platform),
+        iommu_(iommu),
+        queues_(queues),
+        mode_(iommu.mode()),
+        max_vcpus_(config.max_vcpus),
+        rescan_after_overflow_(config.rescan_after_overflow),
         vcpus_(new Vcpu[config.max_vcpus]),
+        ownership_(platform, vcpus_.get(), &IrteOwnership<P, Vcpu>::PerDeviceKey),
         tags_(platform, config.max_vcpus) {}
 
-  static uint64_t Key(IrteRef irte) { return (uint64_t{irte.device_id} << 16) | irte.index; }
   bool Added(VcpuId vcpu) const {
     return vcpu < max_vcpus_ && vcpus_[vcpu].added.load(std::memory_order_acquire);
   }
@@ -204,7 +194,6 @@ class PostedRouter {
   // Load's version: cannot fail. If setting GAPPIDis fails, the IRTE keeps GAPPIDis clear.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void UpdateOwnedKeepGappiDisOnFailure(Vcpu& v)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
-  void Link(Vcpu& v, Binding* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
   // After an IRTE write that changed (or tried to change) which vAPIC page the entry posts into:
   // whether `v` is blocked with an IRR bit set, which the window may have left unnotified.
   static bool NeedsWakeAfterPageChange(const Vcpu& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock) {
@@ -215,10 +204,6 @@ class PostedRouter {
     platform_.WakeVcpu(vcpu);
     rebind_wakes_.fetch_add(1, std::memory_order_relaxed);
   }
-  void Unlink(Vcpu& v, Binding* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
-  // The second lock of Bind's ordered pair, taken only when the binding moves between vCPUs
-  // (interrupts already off). Clang's analysis cannot follow a conditional lock; the pair's
-  // first lock is checked, and Link/Unlink name the lock they need.
   // The honest part of a failed update's message.
   static const char* CacheNote(const hw::amd::IrteWriteResult& r) {
     return r.cache_may_hold_new
@@ -226,12 +211,6 @@ class PostedRouter {
                  "use the new entry's cached root pointer and vector until a later "
                  "invalidation succeeds"
                : "";
-  }
-  void LockIfAny(Vcpu* v) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if (v != nullptr) platform_.LockIrqsOff(v->lock);
-  }
-  void UnlockIfAny(Vcpu* v) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if (v != nullptr) platform_.UnlockIrqsOff(v->lock);
   }
   void Retarget(VcpuId vcpu, int cpu);
   void RescanBlockedAfterOverflow();
@@ -244,11 +223,9 @@ class PostedRouter {
   const uint32_t max_vcpus_;
   const bool rescan_after_overflow_;
   std::unique_ptr<Vcpu[]> vcpus_;
+  IrteOwnership<P, Vcpu> ownership_;
   GaTagTable<P> tags_;
   bool ga_log_handler_registered_ = false;
-
-  absl::Mutex bind_mu_;
-  absl::flat_hash_map<uint64_t, std::unique_ptr<Binding>> bindings_ ABSL_GUARDED_BY(bind_mu_);
 
   std::atomic<uint64_t> ga_log_wakes_{0};
   std::atomic<uint64_t> ga_log_unknown_tags_{0};
@@ -316,7 +293,7 @@ absl::Status PostedRouter<P>::AddVcpu(VcpuId vcpu, const VcpuConfig& config) {
   if (!tag.ok()) {
     return absl::InvalidArgumentError(absl::StrFormat("vCPU %u: %s", vcpu, tag.status().message()));
   }
-  absl::MutexLock l(&bind_mu_);
+  absl::MutexLock l(&ownership_.mutex());
   Vcpu& v = vcpus_[vcpu];
   if (v.added.load(std::memory_order_relaxed)) {
     return absl::AlreadyExistsError(absl::StrFormat("vCPU %u: already added", vcpu));
@@ -341,8 +318,7 @@ absl::Status PostedRouter<P>::AddVcpu(VcpuId vcpu, const VcpuConfig& config) {
     const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
     v.state = RunState::kIdle;
     v.destination = platform_.apic_id(config.home_cpu);
-    v.owned = nullptr;
-    v.owned_count = 0;
+    v.irtes = IrteList();
     v.blocked_in_ga_log.store(false, std::memory_order_relaxed);
     platform_.UnlockIrqRestore(v.lock, flags);
   }
@@ -352,13 +328,13 @@ absl::Status PostedRouter<P>::AddVcpu(VcpuId vcpu, const VcpuConfig& config) {
 
 template <hw::Platform P>
 absl::Status PostedRouter<P>::RemoveVcpu(VcpuId vcpu) {
-  absl::MutexLock l(&bind_mu_);
+  absl::MutexLock l(&ownership_.mutex());
   if (!Added(vcpu)) return RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu).ToStatus();
   Vcpu& v = vcpus_[vcpu];
   uint32_t owned;
   {
     const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
-    owned = v.owned_count;
+    owned = v.irtes.size();
     platform_.UnlockIrqRestore(v.lock, flags);
   }
   if (owned != 0) {
@@ -396,14 +372,14 @@ template <hw::Platform P>
 RouteError PostedRouter<P>::UpdateOwned(VcpuId id, Vcpu& v, RunState state,
                                         RunState rollback_state) {
   const hw::amd::IrteGaGuest base = GuestEntryBase(v, state);
-  for (Binding* b = v.owned; b != nullptr; b = b->next) {
+  for (Binding* b = v.irtes.head(); b != nullptr; b = b->next) {
     const hw::amd::IrteWriteResult r =
         iommu_.WriteIrte(b->irte.device_id, b->irte.index, WithVector(base, b->guest_vector));
     if (r.ok()) continue;
     RouteError error = RouteError::Of(RouteErrorCode::kHardware, id);
     error.irte = b->irte;
     error.command = r.error;
-    for (Binding* done = v.owned; done != b; done = done->next) {
+    for (Binding* done = v.irtes.head(); done != b; done = done->next) {
       hw::amd::IrteWords previous = GuestEntry(v, done->guest_vector, rollback_state);
       if (!iommu_.WriteIrte(done->irte.device_id, done->irte.index, previous).ok()) {
         // A second failure: restore everything but GAPPIDis, and say so.
@@ -419,7 +395,7 @@ RouteError PostedRouter<P>::UpdateOwned(VcpuId id, Vcpu& v, RunState state,
 template <hw::Platform P>
 inline void PostedRouter<P>::UpdateOwnedKeepGappiDisOnFailure(Vcpu& v) {
   const hw::amd::IrteGaGuest base = GuestEntryBase(v, v.state);
-  for (Binding* b = v.owned; b != nullptr; b = b->next) {
+  for (Binding* b = v.irtes.head(); b != nullptr; b = b->next) {
     const hw::amd::IrteWords desired = WithVector(base, b->guest_vector);
     if (iommu_.WriteIrte(b->irte.device_id, b->irte.index, desired).ok()) continue;
     // Only a GAPPIDis change can need a command; keep the old GAPPIDis (a running vCPU is
@@ -430,134 +406,85 @@ inline void PostedRouter<P>::UpdateOwnedKeepGappiDisOnFailure(Vcpu& v) {
 }
 
 template <hw::Platform P>
-void PostedRouter<P>::Link(Vcpu& v, Binding* b) {
-  b->prev = nullptr;
-  b->next = v.owned;
-  if (v.owned != nullptr) v.owned->prev = b;
-  v.owned = b;
-  ++v.owned_count;
-}
-
-template <hw::Platform P>
-void PostedRouter<P>::Unlink(Vcpu& v, Binding* b) {
-  if (b->prev != nullptr) b->prev->next = b->next;
-  else v.owned = b->next;
-  if (b->next != nullptr) b->next->prev = b->prev;
-  b->next = b->prev = nullptr;
-  --v.owned_count;
-}
-
-template <hw::Platform P>
 absl::Status PostedRouter<P>::Bind(IrteRef irte, VcpuId vcpu, uint8_t guest_vector) {
-  if (guest_vector < 16) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "vCPU %u: guest vector %#x is reserved (< 16) for IRTE %#x:%u", vcpu, guest_vector,
-        irte.device_id, irte.index));
-  }
+  if (absl::Status s = CheckGuestVector(vcpu, irte, guest_vector); !s.ok()) return s;
   if (!iommu_.attached(irte.device_id) || irte.index >= iommu_.irt_entries()) {
     return absl::NotFoundError(
         absl::StrFormat("vCPU %u: IRTE %#x:%u does not exist (device not attached or index >= %u)",
                         vcpu, irte.device_id, irte.index, iommu_.irt_entries()));
   }
-  absl::MutexLock l(&bind_mu_);
+  absl::MutexLock l(&ownership_.mutex());
   if (!Added(vcpu)) return RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu).ToStatus();
-  auto it = bindings_.find(Key(irte));
-  Binding* b = it == bindings_.end() ? nullptr : it->second.get();
-  std::unique_ptr<Binding> fresh;
-  if (b == nullptr) {
-    fresh = std::make_unique<Binding>();
-    fresh->irte = irte;
+  struct Written {
+    hw::amd::IrteWriteResult result;
+    bool wake_from = false;
+    bool wake_to = false;
+    bool ok() const { return result.ok(); }
+  };
+  // IrteOwnership calls the write with to's lock and, when moving, from's held (an ordered pair
+  // clang's analysis cannot follow into a callback).
+  const auto change = ownership_.Bind(
+      irte, vcpu, guest_vector, [&](Vcpu& to, Vcpu* from) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        Written w;
+        w.result =
+            iommu_.WriteIrte(irte.device_id, irte.index, GuestEntry(to, guest_vector, to.state));
+        // Until the invalidation completed, the IOMMU could combine the old owner's cached root
+        // pointer and vector with the new owner's fresh tag, destination and IsRun: an interrupt
+        // then lands in the old owner's IRR while the notification goes to the new one. A failed
+        // move adds the reverse (the new entry cached, the old one's fresh fields after the
+        // rollback). Now that the entry the IOMMU uses is settled, a blocked vCPU on either side
+        // with something pending is woken (spurious at worst).
+        w.wake_from = from != nullptr && NeedsWakeAfterPageChange(*from);
+        w.wake_to = from != nullptr && !w.result.ok() && NeedsWakeAfterPageChange(to);
+        return w;
+      });
+  if (change.write.wake_from) WakeAfterPageChange(change.previous_owner);
+  if (change.write.wake_to) WakeAfterPageChange(vcpu);
+  if (!change.write.ok()) {
+    return BindFailed(vcpu, irte, guest_vector,
+                      hw::amd::CommandErrorName(change.write.result.error),
+                      CacheNote(change.write.result));
   }
-  const bool moving = b != nullptr && b->vcpu != vcpu;
-  const VcpuId old_owner = moving ? b->vcpu : 0;
-  Vcpu& to = vcpus_[vcpu];
-  Vcpu* from = moving ? &vcpus_[b->vcpu] : nullptr;
-  // Both locks, lower id first, so the move is one step nobody can observe half-done.
-  Vcpu* first = from != nullptr && b->vcpu < vcpu ? from : &to;
-  Vcpu* second = from == nullptr ? nullptr : (first == &to ? from : &to);
-  const hw::IrqFlags flags = platform_.LockIrqSave(first->lock);
-  LockIfAny(second);
-  const hw::amd::IrteWriteResult r =
-      iommu_.WriteIrte(irte.device_id, irte.index, GuestEntry(to, guest_vector, to.state));
-  if (r.ok()) {
-    if (fresh != nullptr) {
-      b = fresh.get();
-    } else if (moving) {
-      Unlink(*from, b);
-    }
-    b->vcpu = vcpu;
-    b->guest_vector = guest_vector;
-    if (fresh != nullptr || moving) Link(to, b);
-  }
-  // Until the invalidation completed, the IOMMU could combine the old owner's cached root
-  // pointer and vector with the new owner's fresh tag, destination and IsRun: an interrupt then
-  // lands in the old owner's IRR while the notification goes to the new one. A failed move
-  // adds the reverse (the new entry cached, the old one's fresh fields after the rollback). Now
-  // that the entry the IOMMU uses is settled, a blocked vCPU on either side with something
-  // pending is woken here (spurious at worst).
-  const bool wake_from = moving && NeedsWakeAfterPageChange(*from);
-  const bool wake_to = moving && !r.ok() && NeedsWakeAfterPageChange(to);
-  UnlockIfAny(second);
-  platform_.UnlockIrqRestore(first->lock, flags);
-  if (wake_from) WakeAfterPageChange(old_owner);
-  if (wake_to) WakeAfterPageChange(vcpu);
-  if (!r.ok()) {
-    return absl::UnavailableError(absl::StrFormat(
-        "vCPU %u: binding IRTE %#x:%u (guest vector %#x) failed: %s; the IRTE and the vCPU "
-        "lists are unchanged%s",
-        vcpu, irte.device_id, irte.index, guest_vector, hw::amd::CommandErrorName(r.error),
-        CacheNote(r)));
-  }
-  if (fresh != nullptr) bindings_[Key(irte)] = std::move(fresh);
   return absl::OkStatus();
 }
 
 template <hw::Platform P>
 absl::Status PostedRouter<P>::Remap(IrteRef irte, uint8_t host_vector, uint32_t host_apic_id) {
-  if (host_vector < 16) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "IRTE %#x:%u: host vector %#x is reserved (< 16)", irte.device_id, irte.index, host_vector));
-  }
+  if (absl::Status s = CheckHostVector(irte, host_vector); !s.ok()) return s;
   if (!iommu_.attached(irte.device_id) || irte.index >= iommu_.irt_entries()) {
     return absl::NotFoundError(absl::StrFormat("IRTE %#x:%u does not exist", irte.device_id, irte.index));
   }
   hw::amd::IrteGaRemapped e;
   e.set_valid(1).set_int_type(static_cast<uint64_t>(hw::amd::IrteIntType::kFixed));
   e.set_vector(host_vector).set_destination(host_apic_id);
-  absl::MutexLock l(&bind_mu_);
-  auto it = bindings_.find(Key(irte));
-  hw::amd::IrteWriteResult r;
-  uint32_t owner = 0;
-  const bool was_bound = it != bindings_.end();
-  if (!was_bound) {
-    r = iommu_.WriteIrte(irte.device_id, irte.index, {e.lo(), e.hi()});
-  } else {
-    Binding* b = it->second.get();
-    owner = b->vcpu;
-    Vcpu& v = vcpus_[owner];
-    const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
-    r = iommu_.WriteIrte(irte.device_id, irte.index, {e.lo(), e.hi()});
-    if (r.ok()) Unlink(v, b);
+  absl::MutexLock l(&ownership_.mutex());
+  struct Written {
+    hw::amd::IrteWriteResult result;
+    bool wake_owner = false;
+    bool ok() const { return result.ok(); }
+  };
+  // Called with the owner's lock held, if there is an owner.
+  const auto change = ownership_.Unbind(irte, [&](Vcpu* owner) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    Written w;
+    w.result = iommu_.WriteIrte(irte.device_id, irte.index, {e.lo(), e.hi()});
     // While the write was in flight the IOMMU could post with the cached guest entry but read
     // the remapped entry's fresh bits (no IsRun, no GALogIntr): an IRR bit with no wakeup.
-    const bool wake_owner = NeedsWakeAfterPageChange(v);
-    platform_.UnlockIrqRestore(v.lock, flags);
-    if (wake_owner) WakeAfterPageChange(owner);
-    if (r.ok()) bindings_.erase(it);
-  }
-  if (!r.ok()) {
-    return absl::UnavailableError(absl::StrFormat(
-        "%sIRTE %#x:%u: switching to remapped mode failed: %s; unchanged%s",
-        was_bound ? absl::StrFormat("vCPU %u: ", owner) : std::string(),
-        irte.device_id, irte.index, hw::amd::CommandErrorName(r.error), CacheNote(r)));
+    w.wake_owner = owner != nullptr && NeedsWakeAfterPageChange(*owner);
+    return w;
+  });
+  if (change.write.wake_owner) WakeAfterPageChange(change.previous_owner);
+  if (!change.write.ok()) {
+    return RemapFailed(change.bound_before, change.previous_owner, irte,
+                       hw::amd::CommandErrorName(change.write.result.error),
+                       CacheNote(change.write.result));
   }
   return absl::OkStatus();
 }
 
 template <hw::Platform P>
 RouteError PostedRouter<P>::Load(VcpuId vcpu, int cpu) {
-  if (!Added(vcpu)) return RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu);
-  if (cpu < 0 || cpu >= platform_.num_cpus()) return RouteError::Of(RouteErrorCode::kUnknownCpu, vcpu, cpu);
+  if (RouteError e = CheckVcpuOnCpu(Added(vcpu), vcpu, cpu, platform_.num_cpus()); !e.ok())
+    return e;
   Vcpu& v = vcpus_[vcpu];
   // Off the wakeup queue first: queue locks are taken before vCPU locks, never inside.
   if (mode_ == hw::amd::GuestIrMode::kGappi) queues_->Unpark(vcpu);
@@ -582,7 +509,7 @@ RouteError PostedRouter<P>::Put(VcpuId vcpu) {
     // normally already set while not blocking; after a Load that had to defer setting it, it
     // stays clear until the next Load retries: a stray GAPPI then finds nobody parked.)
     const hw::amd::IrteGaGuest base = GuestEntryBase(v, RunState::kIdle);
-    for (Binding* b = v.owned; b != nullptr; b = b->next) {
+    for (Binding* b = v.irtes.head(); b != nullptr; b = b->next) {
       iommu_.WriteIrteKeepingGappiDis(b->irte.device_id, b->irte.index,
                                       WithVector(base, b->guest_vector));
     }
@@ -594,14 +521,8 @@ RouteError PostedRouter<P>::Put(VcpuId vcpu) {
 template <hw::Platform P>
 BlockOutcome PostedRouter<P>::Block(VcpuId vcpu, int cpu) {
   BlockOutcome out;
-  if (!Added(vcpu)) {
-    out.error = RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu);
-    return out;
-  }
-  if (cpu < 0 || cpu >= platform_.num_cpus()) {
-    out.error = RouteError::Of(RouteErrorCode::kUnknownCpu, vcpu, cpu);
-    return out;
-  }
+  out.error = CheckVcpuOnCpu(Added(vcpu), vcpu, cpu, platform_.num_cpus());
+  if (!out.error.ok()) return out;
   Vcpu& v = vcpus_[vcpu];
   hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
   const RunState previous = v.state;
@@ -652,7 +573,7 @@ void PostedRouter<P>::Retarget(VcpuId vcpu, int cpu) {
   Vcpu& v = vcpus_[vcpu];
   const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
   v.destination = platform_.apic_id(cpu);
-  for (Binding* b = v.owned; b != nullptr; b = b->next) {
+  for (Binding* b = v.irtes.head(); b != nullptr; b = b->next) {
     iommu_.WriteIrte(b->irte.device_id, b->irte.index, GuestEntry(v, b->guest_vector, v.state));
   }
   platform_.UnlockIrqRestore(v.lock, flags);
@@ -729,60 +650,32 @@ void PostedRouter<P>::RescanBlockedAfterOverflow() {
 
 template <hw::Platform P>
 int64_t PostedRouter<P>::OwnerOf(IrteRef irte) {
-  absl::MutexLock l(&bind_mu_);
-  auto it = bindings_.find(Key(irte));
-  return it == bindings_.end() ? -1 : int64_t{it->second->vcpu};
+  return ownership_.OwnerOf(irte);
 }
 
 template <hw::Platform P>
 uint32_t PostedRouter<P>::OwnedCount(VcpuId vcpu) {
   if (!Added(vcpu)) return 0;
-  Vcpu& v = vcpus_[vcpu];
-  const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
-  const uint32_t n = v.owned_count;
-  platform_.UnlockIrqRestore(v.lock, flags);
-  return n;
+  return ownership_.OwnedCount(vcpus_[vcpu]);
 }
 
 template <hw::Platform P>
 absl::Status PostedRouter<P>::CheckInvariants() {
-  absl::MutexLock l(&bind_mu_);
-  size_t on_lists = 0;
-  for (VcpuId id = 0; id < max_vcpus_; ++id) {
-    if (!Added(id)) continue;
-    Vcpu& v = vcpus_[id];
-    const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
-    absl::Status s = absl::OkStatus();
-    uint32_t count = 0;
-    for (Binding* b = v.owned; b != nullptr && s.ok(); b = b->next, ++count) {
-      auto it = bindings_.find(Key(b->irte));
-      const hw::amd::IrteWords mem = iommu_.ReadIrte(b->irte.device_id, b->irte.index);
-      const auto g = hw::amd::IrteGaGuest::FromHalves(mem.lo, mem.hi);
-      if (it == bindings_.end() || it->second.get() != b || b->vcpu != id) {
-        s = absl::InternalError(absl::StrFormat("vCPU %u: lists IRTE %#x:%u it does not own", id,
-                                                b->irte.device_id, b->irte.index));
-      } else if (b->next != nullptr && b->next->prev != b) {
-        s = absl::InternalError(absl::StrFormat("vCPU %u: broken IRTE list", id));
-      } else if (!g.valid() || !g.guest_mode() || g.vector() != b->guest_vector ||
-                 g.ga_root_ptr() != (v.config.vapic_page_pa >> 12) ||
-                 g.is_run() != (v.state == RunState::kRunning) || g.ga_tag() != v.ga_tag) {
-        s = absl::InternalError(absl::StrFormat("vCPU %u: IRTE %#x:%u does not match it: %#018x_%016x",
-                                                id, b->irte.device_id, b->irte.index, mem.hi, mem.lo));
-      }
-    }
-    if (s.ok() && count != v.owned_count) {
-      s = absl::InternalError(absl::StrFormat("vCPU %u: owned_count %u, list has %u", id,
-                                              v.owned_count, count));
-    }
-    on_lists += count;
-    platform_.UnlockIrqRestore(v.lock, flags);
-    if (!s.ok()) return s;
-  }
-  if (on_lists != bindings_.size()) {
-    return absl::InternalError(absl::StrFormat("%zu bindings but %zu list entries",
-                                               bindings_.size(), on_lists));
-  }
-  return absl::OkStatus();
+  return ownership_.CheckLists(
+      max_vcpus_, [this](VcpuId id) { return Added(id); },
+      // Called under v.lock (IrteOwnership::CheckLists).
+      [this](VcpuId id, Vcpu& v, const Binding& b) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        const hw::amd::IrteWords mem = iommu_.ReadIrte(b.irte.device_id, b.irte.index);
+        const auto g = hw::amd::IrteGaGuest::FromHalves(mem.lo, mem.hi);
+        if (!g.valid() || !g.guest_mode() || g.vector() != b.guest_vector ||
+            g.ga_root_ptr() != (v.config.vapic_page_pa >> 12) ||
+            g.is_run() != (v.state == RunState::kRunning) || g.ga_tag() != v.ga_tag) {
+          return absl::InternalError(
+              absl::StrFormat("vCPU %u: IRTE %#x:%u does not match it: %#018x_%016x", id,
+                              b.irte.device_id, b.irte.index, mem.hi, mem.lo));
+        }
+        return absl::OkStatus();
+      });
 }
 
 template <hw::Platform P>

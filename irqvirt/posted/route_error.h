@@ -5,11 +5,13 @@
 #define IRQVIRT_IRQVIRT_POSTED_ROUTE_ERROR_H_
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "hw/amd/iommu.h"
 #include "irqvirt/wakeup/park_error.h"
+#include "irqvirt/wakeup/wakeup_queues.h"
 
 namespace irqvirt::posted {
 
@@ -68,6 +70,52 @@ struct RouteError {
     return absl::InternalError("unknown RouteErrorCode");
   }
 };
+
+// The hot paths' argument check: a vCPU the router knows, on a CPU the platform has.
+inline RouteError CheckVcpuOnCpu(bool vcpu_known, uint32_t vcpu, int cpu, int num_cpus) {
+  if (!vcpu_known) return RouteError::Of(RouteErrorCode::kUnknownVcpu, vcpu);
+  if (cpu < 0 || cpu >= num_cpus) return RouteError::Of(RouteErrorCode::kUnknownCpu, vcpu, cpu);
+  return {};
+}
+
+// What Block did. kSleep: safe to sleep, a device interrupt will wake the vCPU.
+// kPendingDontSleep: an interrupt is already pending; do not sleep (call Load). kNotParked / an
+// error: nothing changed (rolled back); do not sleep.
+struct BlockOutcome {
+  wakeup::BlockDecision decision = wakeup::BlockDecision::kNotParked;
+  RouteError error;
+};
+
+// The cold paths' errors, worded alike for every IOMMU: each names the vCPU and the IRTE.
+inline absl::Status CheckGuestVector(uint32_t vcpu, IrteRef irte, uint8_t guest_vector) {
+  if (guest_vector >= 16) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrFormat("vCPU %u: guest vector %#x is reserved (< 16) for IRTE %#x:%u", vcpu,
+                      guest_vector, irte.device_id, irte.index));
+}
+
+inline absl::Status CheckHostVector(IrteRef irte, uint8_t host_vector) {
+  if (host_vector >= 16) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "IRTE %#x:%u: host vector %#x is reserved (< 16)", irte.device_id, irte.index, host_vector));
+}
+
+// `why` names the hardware failure; `note` (may be empty) says what the rollback could not undo.
+inline absl::Status BindFailed(uint32_t vcpu, IrteRef irte, uint8_t guest_vector, const char* why,
+                               const char* note) {
+  return absl::UnavailableError(absl::StrFormat(
+      "vCPU %u: binding IRTE %#x:%u (guest vector %#x) failed: %s; the IRTE and the vCPU "
+      "lists are unchanged%s",
+      vcpu, irte.device_id, irte.index, guest_vector, why, note));
+}
+
+inline absl::Status RemapFailed(bool was_bound, uint32_t owner, IrteRef irte, const char* why,
+                                const char* note) {
+  return absl::UnavailableError(
+      absl::StrFormat("%sIRTE %#x:%u: switching to remapped mode failed: %s; unchanged%s",
+                      was_bound ? absl::StrFormat("vCPU %u: ", owner) : std::string(),
+                      irte.device_id, irte.index, why, note));
+}
 
 }  // namespace irqvirt::posted
 

@@ -5,6 +5,9 @@
 // Each round ends at a quiescent checkpoint: devices stopped, every latched interrupt handled;
 // then every sleeping vCPU with a pending IRR must have been woken, and the router's ownership
 // invariants must hold. Seed: IRQVIRT_STRESS_SEED. Bounded by operation counts, not time.
+// The same threads and checks run on both IOMMUs: the AMD router (GA log, GAPPI) and the VT-d
+// router (PI descriptors, wakeup vectors; injected invalidation-wait failures); only the stack,
+// what "an interrupt is pending" means and how the guest consumes it differ (the Stack types).
 #include <atomic>
 #include <barrier>
 #include <random>
@@ -15,6 +18,7 @@
 #include "hw/fake/threaded_platform.h"
 #include "tests/common/seed.h"
 #include "tests/posted/posted_harness.h"
+#include "tests/posted/vtd_harness.h"
 
 namespace irqvirt::posted::testing {
 namespace {
@@ -31,9 +35,10 @@ constexpr int kOpsPerRound = 150;
 
 enum class St { kIdle, kRunning, kSleeping };
 
-struct World {
-  explicit World(bool gappi)
-      : platform(kCpus, &World::Wake, this), harness([&] {
+// The AMD stack: a vAPIC page per vCPU; command completion stores dropped to inject failures.
+struct AmdStack {
+  explicit AmdStack(bool gappi)
+      : harness([&] {
           HarnessOptions o = gappi ? GappiOptions() : HarnessOptions{};
           o.num_cpus = kCpus;
           o.max_vcpus = kVcpus;
@@ -41,13 +46,54 @@ struct World {
           o.poll_limit = 2000;
           return o;
         }()) {}
+  absl::Status Init(ThreadedPlatform& platform) {
+    if (absl::Status s = harness.Init(platform); !s.ok()) return s;
+    if (absl::Status s = harness.iommu().AttachDevice(kDev); !s.ok()) return s;
+    return harness.AddVcpus(kVcpus);
+  }
+  auto& router() { return harness.router(); }
+  void Fire(IrteRef irte) { harness.Fire(irte); }
+  bool Pending(VcpuId v) const { return harness.AnyIrr(v); }
+  void Consume(VcpuId v) { harness.DrainIrr(v); }
+  void FailNextWrites(uint32_t n) { harness.fake().DropCompletionStores(n); }
+
+  PostedHarness<ThreadedPlatform> harness;
+};
+
+// The VT-d stack: a PI descriptor per vCPU; invalidation-wait stores dropped to inject failures.
+struct VtdStack {
+  explicit VtdStack(bool vectors_per_cpu_2)
+      : harness([&] {
+          VtdHarnessOptions o;
+          o.num_cpus = kCpus;
+          o.max_vcpus = kVcpus;
+          o.vectors_per_cpu = vectors_per_cpu_2 ? 2 : 1;
+          o.poll_limit = 2000;
+          return o;
+        }()) {}
+  absl::Status Init(ThreadedPlatform& platform) {
+    if (absl::Status s = harness.Init(platform); !s.ok()) return s;
+    return harness.AddVcpus(kVcpus);
+  }
+  auto& router() { return harness.router(); }
+  void Fire(IrteRef irte) { harness.Fire(irte); }
+  bool Pending(VcpuId v) const { return harness.control(v).on() != 0 || !harness.PirEmpty(v); }
+  void Consume(VcpuId v) { harness.DrainPir(v); }
+  void FailNextWrites(uint32_t n) { harness.fake().DropWaitStores(n); }
+
+  VtdHarness<ThreadedPlatform> harness;
+};
+
+template <typename Stack>
+struct World {
+  explicit World(bool variant) : platform(kCpus, &World::Wake, this), stack(variant) {}
 
   static void Wake(void* context, uint32_t vcpu) {
     static_cast<World*>(context)->woken[vcpu].store(true, std::memory_order_seq_cst);
   }
 
   ThreadedPlatform platform;
-  PostedHarness<ThreadedPlatform> harness;
+  Stack stack;
   std::atomic<bool> woken[kVcpus] = {};
   St state[kVcpus] = {};  // written by the owning pCPU thread; read by the checker after barriers
   std::atomic<uint64_t> lost_wakeups{0};
@@ -56,16 +102,16 @@ struct World {
   std::atomic<int> cpus_done{0};  // pCPU threads finished with this round's operations
 };
 
-void RunStress(bool gappi) {
-  World w(gappi);
-  ASSERT_TRUE(w.harness.Init(w.platform).ok());
-  ASSERT_TRUE(w.harness.iommu().AttachDevice(kDev).ok());
-  ASSERT_TRUE(w.harness.AddVcpus(kVcpus).ok());
-  auto& router = w.harness.router();
+// `variant`: GAPPI mode (AMD), two wakeup vectors per CPU (VT-d).
+template <typename Stack>
+void RunStress(bool variant, uint64_t seed_salt) {
+  World<Stack> w(variant);
+  ASSERT_TRUE(w.stack.Init(w.platform).ok());
+  auto& router = w.stack.router();
   for (uint16_t i = 0; i < kIrtes; ++i) {
     ASSERT_TRUE(router.Bind({kDev, i}, i % kVcpus, static_cast<uint8_t>(0x40 + i)).ok());
   }
-  const uint64_t seed = irqvirt::testing::SeedFromEnv("IRQVIRT_STRESS_SEED", 20261121) ^ (gappi ? 0x9a991 : 0);
+  const uint64_t seed = irqvirt::testing::SeedFromEnv("IRQVIRT_STRESS_SEED", 20261121) ^ seed_salt;
   std::barrier sync(kCpus + 2);
 
   std::vector<std::thread> threads;
@@ -80,14 +126,14 @@ void RunStress(bool gappi) {
           if (st == St::kSleeping) {
             if (w.woken[v].load(std::memory_order_seq_cst)) {
               EXPECT_TRUE(router.Unblock(v, cpu).ok());
-              w.harness.DrainIrr(v);
+              w.stack.Consume(v);
               st = St::kRunning;
             }
           } else {
             switch (rng() % 3) {
               case 0:
                 EXPECT_TRUE(router.Load(v, cpu).ok());
-                w.harness.DrainIrr(v);
+                w.stack.Consume(v);
                 st = St::kRunning;
                 break;
               case 1:
@@ -102,7 +148,7 @@ void RunStress(bool gappi) {
                   w.sleeps.fetch_add(1);
                 } else if (b.decision == BlockDecision::kPendingDontSleep) {
                   EXPECT_TRUE(router.Unblock(v, cpu).ok());
-                  w.harness.DrainIrr(v);
+                  w.stack.Consume(v);
                   st = St::kRunning;
                 }  // an injected failure: nothing changed, keep going
                 break;
@@ -125,7 +171,7 @@ void RunStress(bool gappi) {
       // Fire for as long as the pCPU threads work (bounded), so interrupts race every transition.
       for (int op = 0; op < 200 * kOpsPerRound && w.cpus_done.load() < kCpus; ++op) {
         const uint16_t i = static_cast<uint16_t>(rng() % kIrtes);
-        w.harness.Fire({kDev, i});
+        w.stack.Fire({kDev, i});
         std::this_thread::yield();
       }
       sync.arrive_and_wait();
@@ -138,7 +184,7 @@ void RunStress(bool gappi) {
     for (int round = 0; round < kRounds; ++round) {
       for (int op = 0; op < kOpsPerRound / 5; ++op) {
         const uint16_t i = static_cast<uint16_t>(rng() % kIrtes);
-        if (rng() % 6 == 0) w.harness.fake().DropCompletionStores(1);
+        if (rng() % 6 == 0) w.stack.FailNextWrites(1);
         if (rng() % 10 == 0) {
           (void)router.Remap({kDev, i}, 0xd0, w.platform.apic_id(0));
         } else if (router.Bind({kDev, i}, static_cast<VcpuId>(rng() % kVcpus),
@@ -147,15 +193,16 @@ void RunStress(bool gappi) {
         }
         std::this_thread::yield();
       }
-      w.harness.fake().DropCompletionStores(0);
+      w.stack.FailNextWrites(0);
       sync.arrive_and_wait();
       sync.arrive_and_wait();
       // The checker: quiescent now.
       for (VcpuId v = 0; v < kVcpus; ++v) {
-        if (w.state[v] == St::kSleeping && w.harness.AnyIrr(v) &&
+        if (w.state[v] == St::kSleeping && w.stack.Pending(v) &&
             !w.woken[v].load(std::memory_order_seq_cst)) {
           w.lost_wakeups.fetch_add(1);
-          ADD_FAILURE() << "round " << round << ": vCPU " << v << " sleeps with an IRR pending";
+          ADD_FAILURE() << "round " << round << ": vCPU " << v
+                        << " sleeps with an interrupt pending";
         }
       }
       const absl::Status s = router.CheckInvariants();
@@ -172,8 +219,13 @@ void RunStress(bool gappi) {
   EXPECT_GT(w.rebinds.load(), 0u);
 }
 
-TEST(PostedConcurrencyTest, GaLogModeLosesNoWakeupUnderConcurrency) { RunStress(false); }
-TEST(PostedConcurrencyTest, GappiModeLosesNoWakeupUnderConcurrency) { RunStress(true); }
+TEST(PostedConcurrencyTest, GaLogModeLosesNoWakeupUnderConcurrency) {
+  RunStress<AmdStack>(false, 0);
+}
+TEST(PostedConcurrencyTest, GappiModeLosesNoWakeupUnderConcurrency) {
+  RunStress<AmdStack>(true, 0x9a991);
+}
+TEST(PostedConcurrencyTest, VtdLosesNoWakeupUnderConcurrency) { RunStress<VtdStack>(true, 0x7d7d); }
 
 }  // namespace
 }  // namespace irqvirt::posted::testing

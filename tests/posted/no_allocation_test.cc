@@ -1,10 +1,12 @@
 // The router's hot paths allocate nothing: load / put / block / unblock with their IRTE updates
 // (including GAPPIDis invalidations through the command buffer), and the GA log interrupt handler
-// with its overflow rescan. The fake IOMMU's own bookkeeping is primed before measuring.
+// with its overflow rescan; on VT-d, load / put / block / unblock (PI descriptor updates, parking)
+// and the wakeup handler. The fake IOMMU's own bookkeeping is primed before measuring.
 #include <gtest/gtest.h>
 
 #include "tests/common/allocation_counter.h"
 #include "tests/posted/posted_harness.h"
+#include "tests/posted/vtd_harness.h"
 
 namespace irqvirt::posted::testing {
 namespace {
@@ -72,6 +74,42 @@ TEST(PostedNoAllocation, GappiModeHotPaths) {
   EXPECT_EQ(CountAllocations([&] { Exercise(s, 5); }), 0u);
   EXPECT_GT(s.harness.fake().irt_invalidations(), invalidations);  // commands were in the region
   EXPECT_GT(s.platform.total_wakes(), 0u);
+}
+
+// Load, put, block (both outcomes: an interrupt pending at block time backs out), the wakeup
+// handler, preempted-while-blocked and unblock on another CPU.
+void ExerciseVtd(VtdLogicalStack& s, int rounds) {
+  auto& h = s.harness;
+  for (int r = 0; r < rounds; ++r) {
+    for (VcpuId v = 0; v < 4; ++v) {
+      const int cpu = static_cast<int>((v + r) % 4);
+      (void)h.router().Load(v, cpu);
+      (void)h.router().Put(v);
+      (void)h.router().Load(v, (cpu + 1) % 4);
+      h.DrainPir(v);
+      (void)h.router().Block(v, (cpu + 1) % 4);
+      (void)h.router().Put(v);
+      for (uint16_t k = 0; k < 4; ++k) h.Fire({kDev, static_cast<uint16_t>(4 * v + k)});
+      (void)h.router().Block(v, (cpu + 1) % 4);  // already parked: refused, rolled back
+      (void)h.router().Unblock(v, cpu);
+      h.Fire({kDev, static_cast<uint16_t>(4 * v)});
+      (void)h.router().Block(v, cpu);  // pending: backs out
+      (void)h.router().Unblock(v, cpu);
+    }
+  }
+}
+
+TEST(PostedNoAllocation, VtdHotPaths) {
+  VtdLogicalStack s;
+  ASSERT_TRUE(s.harness.Init(s.platform).ok());
+  ASSERT_TRUE(s.harness.AddVcpus(4).ok());
+  for (uint16_t i = 0; i < 16; ++i) {
+    ASSERT_TRUE(s.harness.router().Bind({kDev, i}, i / 4, static_cast<uint8_t>(0x40 + i)).ok());
+  }
+  ExerciseVtd(s, 2);  // primes the fake unit's IRTE cache
+  const uint64_t wakes = s.platform.total_wakes();
+  EXPECT_EQ(CountAllocations([&] { ExerciseVtd(s, 5); }), 0u);
+  EXPECT_GT(s.platform.total_wakes(), wakes);  // the wakeup handler ran in the region
 }
 
 }  // namespace

@@ -1,48 +1,19 @@
 // Runs the I/O APIC fuzz target over the checked-in corpus and over seeded random inputs, for a
 // bounded number of inputs (CI). Any invariant violation aborts with a message.
+#include "tests/common/fuzz_corpus.h"
+
 #include <gtest/gtest.h>
-
-#include <cstdint>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <random>
-#include <vector>
-
-#include "tests/common/seed.h"
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 namespace {
 
-std::filesystem::path CorpusDir() {
-  const char* src = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  if (src != nullptr && ws != nullptr) {
-    return std::filesystem::path(src) / ws / "tests/ioapic/fuzz_corpus";
-  }
-  return "tests/ioapic/fuzz_corpus";
-}
-
 TEST(IoapicFuzzCorpus, EveryCorpusInputKeepsTheInvariants) {
-  int files = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(CorpusDir())) {
-    std::ifstream f(entry.path(), std::ios::binary);
-    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    LLVMFuzzerTestOneInput(bytes.data(), bytes.size());
-    ++files;
-  }
-  EXPECT_GE(files, 5) << "corpus missing from runfiles";
+  EXPECT_GE(irqvirt::testing::RunFuzzCorpus("tests/ioapic/fuzz_corpus"), 5)
+      << "corpus missing from runfiles";
 }
 
 TEST(IoapicFuzzCorpus, SeededRandomInputsKeepTheInvariants) {
-  std::mt19937_64 rng(irqvirt::testing::SeedFromEnv("IRQVIRT_FUZZ_SEED", 5));
-  for (int i = 0; i < 1500; ++i) {
-    std::vector<uint8_t> bytes(64 + rng() % 448);
-    for (uint8_t& b : bytes) b = static_cast<uint8_t>(rng());
-    LLVMFuzzerTestOneInput(bytes.data(), bytes.size());
-  }
+  irqvirt::testing::RunSeededRandomFuzzInputs(/*default_seed=*/5, /*count=*/1500, /*min_size=*/64,
+                                              /*spread=*/448);
 }
 
 }  // namespace

@@ -22,32 +22,14 @@
 #include <memory>
 #include <vector>
 
+#include "tests/common/fuzz_input.h"
 #include "tests/ioapic/ioapic_harness.h"
 
 namespace {
 
 using irqvirt::testing::IoapicHarness;
 
-class Reader {
- public:
-  Reader(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-  bool empty() const { return pos_ >= size_; }
-  uint8_t Byte() { return pos_ < size_ ? data_[pos_++] : 0; }
-  uint32_t Word() {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= uint32_t{Byte()} << (8 * i);
-    return v;
-  }
-  uint64_t Quad() {
-    const uint64_t lo = Word();
-    return lo | (uint64_t{Word()} << 32);
-  }
-
- private:
-  const uint8_t* data_;
-  size_t size_;
-  size_t pos_ = 0;
-};
+using Reader = irqvirt::testing::FuzzInput;
 
 [[noreturn]] void Fail(const char* what, int a, int b) {
   std::fprintf(stderr, "ioapic fuzz invariant violated: %s (%d, %d)\n", what, a, b);

@@ -28,6 +28,7 @@
 #include "irqvirt/vgic/interrupt_registers.h"
 #include "irqvirt/vgic/redistributor.h"
 #include "irqvirt/vgic/sgi_generation.h"
+#include "tests/common/fuzz_input.h"
 #include "tests/vgic/vgic_harness.h"
 
 namespace {
@@ -39,26 +40,7 @@ using irqvirt::vgic::testing::VgicHarness;
 namespace arm = hw::arm;
 namespace vgic = irqvirt::vgic;
 
-class Reader {
- public:
-  Reader(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-  bool empty() const { return pos_ >= size_; }
-  uint8_t Byte() { return pos_ < size_ ? data_[pos_++] : 0; }
-  uint32_t Word() {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= uint32_t{Byte()} << (8 * i);
-    return v;
-  }
-  uint64_t Quad() {
-    const uint64_t lo = Word();
-    return lo | (uint64_t{Word()} << 32);
-  }
-
- private:
-  const uint8_t* data_;
-  size_t size_;
-  size_t pos_ = 0;
-};
+using Reader = irqvirt::testing::FuzzInput;
 
 [[noreturn]] void Fail(const char* what, uint64_t a, uint64_t b) {
   std::fprintf(stderr, "vGIC distributor fuzz invariant violated: %s (0x%llx, 0x%llx)\n", what,
@@ -117,9 +99,9 @@ class Run {
         const uint32_t size = kSizes[in.Byte() % 8];
         if (op % 14 == 0) {
           const uint64_t value = in.Quad();
-          Trapped(v, [&] { Check(dist_.Write(v, offset, size, value).ok(), "dist write"); });
+          h_.WithExit(v, [&] { Check(dist_.Write(v, offset, size, value).ok(), "dist write"); });
         } else {
-          Trapped(v, [&] { CheckRead(dist_.Read(v, offset, size), size); });
+          h_.WithExit(v, [&] { CheckRead(dist_.Read(v, offset, size), size); });
         }
         break;
       }
@@ -127,7 +109,7 @@ class Run {
       case 3: {  // redistributor access (a GICv2 guest: GICD_SGIR instead)
         if (v2()) {
           const uint32_t sgir = in.Word();
-          Trapped(v, [&] { Check(dist_.Write(v, arm::kGicdSgir, 4, sgir).ok(), "SGIR"); });
+          h_.WithExit(v, [&] { Check(dist_.Write(v, arm::kGicdSgir, 4, sgir).ok(), "SGIR"); });
           break;
         }
         const uint32_t owner = in.Byte() % (kVcpus + 1);  // one past the last: RAZ/WI
@@ -138,16 +120,16 @@ class Run {
         const uint32_t size = kSizes[in.Byte() % 8];
         if (op % 14 == 2) {
           const uint64_t value = in.Quad();
-          Trapped(v, [&] { Check(redist_->Write(v, offset, size, value).ok(), "GICR write"); });
+          h_.WithExit(v, [&] { Check(redist_->Write(v, offset, size, value).ok(), "GICR write"); });
         } else {
-          Trapped(v, [&] { CheckRead(redist_->Read(v, offset, size), size); });
+          h_.WithExit(v, [&] { CheckRead(redist_->Read(v, offset, size), size); });
         }
         break;
       }
       case 4: {  // an SGI: ICC_SGI*R_EL1 (GICv3) or GICD_SGIR (GICv2)
         const uint64_t value = in.Quad();
         const uint8_t which = in.Byte();
-        Trapped(v, [&] {
+        h_.WithExit(v, [&] {
           if (v2()) {
             Check(dist_.Write(v, arm::kGicdSgir, 4, value).ok(), "SGIR");
             return;
@@ -212,15 +194,6 @@ class Run {
   }
 
  private:
-  template <typename Fn>
-  void Trapped(uint32_t v, Fn&& access) {
-    const bool was_in_guest = h_.vcpu(v).in_guest;
-    if (was_in_guest) h_.Exit(v);
-    access();
-    if (was_in_guest) h_.Enter(v);
-    h_.DeliverKicks();
-  }
-
   static void Check(bool ok, const char* what) {
     if (!ok) Fail(what, 0, 0);
   }
@@ -260,7 +233,7 @@ class Run {
     const uint32_t value = in.Word();
     const bool private_frame = (b & 0x80) != 0;
     const uint32_t reg = private_frame ? 0 : (b >> 4) % 3;  // bit registers 0..2: INTIDs 0..95
-    Trapped(v, [&] {
+    h_.WithExit(v, [&] {
       uint32_t mask = 0;
       for (uint32_t i = 0; i < 32; ++i) {
         if (Implemented(reg * 32 + i, private_frame)) mask |= 1u << i;

@@ -33,7 +33,7 @@ class GuestGic {
 
   uint64_t DistRead(uint32_t v, uint64_t offset, uint32_t size = 4) {
     uint64_t value = 0;
-    Trapped(v, [&] {
+    h_.WithExit(v, [&] {
       absl::StatusOr<uint64_t> r = distributor_.Read(v, offset, size);
       EXPECT_TRUE(r.ok()) << r.status();
       value = r.value_or(0);
@@ -41,13 +41,13 @@ class GuestGic {
     return value;
   }
   void DistWrite(uint32_t v, uint64_t offset, uint64_t value, uint32_t size = 4) {
-    Trapped(v, [&] { EXPECT_TRUE(distributor_.Write(v, offset, size, value).ok()); });
+    h_.WithExit(v, [&] { EXPECT_TRUE(distributor_.Write(v, offset, size, value).ok()); });
   }
 
   // Offsets within vCPU `owner`'s frames (RD_base at 0, SGI_base at hw::arm::kGicrSgiBase).
   uint64_t RedistRead(uint32_t v, uint32_t owner, uint64_t offset, uint32_t size = 4) {
     uint64_t value = 0;
-    Trapped(v, [&] {
+    h_.WithExit(v, [&] {
       absl::StatusOr<uint64_t> r =
           redistributors_->Read(v, owner * uint64_t{hw::arm::kGicrFrameStride} + offset, size);
       EXPECT_TRUE(r.ok()) << r.status();
@@ -56,7 +56,7 @@ class GuestGic {
     return value;
   }
   void RedistWrite(uint32_t v, uint32_t owner, uint64_t offset, uint64_t value, uint32_t size = 4) {
-    Trapped(v, [&] {
+    h_.WithExit(v, [&] {
       EXPECT_TRUE(redistributors_
                       ->Write(v, owner * uint64_t{hw::arm::kGicrFrameStride} + offset, size, value)
                       .ok());
@@ -79,19 +79,10 @@ class GuestGic {
 
   // A trapped ICC_SGI1R_EL1 (or another SGI register) write on a GICv3 guest's vCPU v.
   void WriteSgiRegister(uint32_t v, hw::arm::SysRegEncoding reg, uint64_t value) {
-    Trapped(v, [&] { EXPECT_TRUE(HandleSgiRegisterWrite(h_.vgic(), v, reg, value).ok()); });
+    h_.WithExit(v, [&] { EXPECT_TRUE(HandleSgiRegisterWrite(h_.vgic(), v, reg, value).ok()); });
   }
 
  private:
-  template <typename Fn>
-  void Trapped(uint32_t v, Fn&& access) {
-    const bool was_in_guest = h_.vcpu(v).in_guest;
-    if (was_in_guest) h_.Exit(v);
-    access();
-    if (was_in_guest) h_.Enter(v);
-    h_.DeliverKicks();
-  }
-
   VgicHarness& h_;
   Distributor<Platform> distributor_;
   std::unique_ptr<Redistributors<Platform>> redistributors_;

@@ -212,6 +212,18 @@ class VgicHarness {
     ASSERT_TRUE(vgic_->Fold(v, c.state).ok());
   }
 
+  // Performs `access` the way a trapped MMIO or system-register exit of vCPU `v` is handled: the
+  // vCPU exits (if it is in the guest), the hypervisor emulates, the vCPU re-enters, and the
+  // kicks the access raised land.
+  template <typename Fn>
+  void WithExit(uint32_t v, Fn&& access) {
+    const bool was_in_guest = vcpus_[v]->in_guest;
+    if (was_in_guest) Exit(v);
+    access();
+    if (was_in_guest) Enter(v);
+    DeliverKicks();
+  }
+
   // Whether vCPU `v`'s last flush made its guest's DIR trap: TDIR, or TC where TDIR is RES0.
   bool DirTraps(uint32_t v) const {
     const auto hcr = hw::arm::IchHcr::FromRaw(vcpus_[v]->state.hcr);

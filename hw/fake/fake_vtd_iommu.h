@@ -54,7 +54,8 @@ enum class VtdDeliveryKind : uint8_t {
 struct VtdDelivery {
   VtdDeliveryKind kind = VtdDeliveryKind::kFault;
   uint32_t apic_id = 0;  // where a vector went
-  uint8_t vector = 0;    // host vector, or NV for a notification; the guest vector otherwise
+  uint8_t vector = 0;    // remapped: the host vector; posted: the guest's vector set in PIR
+                         // (a notification sends the descriptor's NV to apic_id)
   uint64_t pi_desc_pa = 0;
   std::string fault;
 };

@@ -195,7 +195,10 @@ class CpuInterfaceEmulation {
     if (n < 0) return kIcvSpuriousIntid;
     const auto v = hw::arm::IchLrVirtual::FromRaw(state_.lr[n]);
     if (static_cast<int>(v.group()) != group) return kIcvSpuriousIntid;
-    if (ImplementedPriority(v.priority()) >= vmcr().vpmr()) return kIcvSpuriousIntid;  // masked
+    // Masked unless above the mask's implemented bits (PMR's others are RAZ/WI).
+    if (ImplementedPriority(v.priority()) >= ImplementedPriority(vmcr().vpmr())) {
+      return kIcvSpuriousIntid;
+    }
     const uint8_t group_priority = GroupPriority(v.priority(), group);
     if (group_priority >= RunningPriority()) return kIcvSpuriousIntid;  // cannot preempt
     state_.lr[n] = (state_.lr[n] & ~hw::arm::kIchLrPendingBit) | hw::arm::kIchLrActiveBit;

@@ -69,7 +69,9 @@ hw::VgicCpuState RandomState(std::mt19937_64& rng) {
   for (int n = 0; n < kLrs; ++n) {
     // Distinct vINTIDs, SGIs among them; any state, group and priority; some HW-mapped.
     const uint64_t intid = (rng() % 4 == 0) ? static_cast<uint64_t>(n) : 32 + 8 * n + bits(3);
-    uint64_t lr = intid | (bits(8) << 48) | (bits(1) << 60) | (bits(2) << 62);
+    // Priorities near 0x80 half the time, so that they meet the mask (0x80..0xff) closely.
+    const uint64_t priority = bits(1) ? 0x78 + bits(4) : bits(8);
+    uint64_t lr = intid | (priority << 48) | (bits(1) << 60) | (bits(2) << 62);
     if (bits(2) == 0) {
       lr |= uint64_t{1} << 61 | ((100 + intid) << 32);  // HW, pINTID
     } else if (bits(1)) {
@@ -84,7 +86,7 @@ hw::VgicCpuState RandomState(std::mt19937_64& rng) {
       .set_veoim(bits(1))
       .set_vbpr0(bits(3))
       .set_vbpr1(bits(3))
-      .set_vpmr(bits(8) | 0x80);
+      .set_vpmr(bits(1) ? 0x80 + bits(4) : bits(8) | 0x80);  // often with unimplemented bits
   s.vmcr = vmcr.raw();
   s.ap0r[0] = rng() % 3 == 0 ? 0 : static_cast<uint32_t>(uint32_t{1} << bits(5));
   s.ap1r[0] = rng() % 3 == 0 ? 0 : static_cast<uint32_t>(uint32_t{1} << bits(5));

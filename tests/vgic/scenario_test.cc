@@ -389,6 +389,25 @@ TEST_P(VgicScenario, DistributorDisabledAndEnabledAgainLosesNothing) {
   ExpectIdle(h, 64);
 }
 
+// WFI: a pending interrupt counts only if the guest could take it, and the CPU interface compares
+// only its implemented priority bits. With the mask at 0x85 (5 bits: 0x80), priority 0x80 is
+// masked; the vCPU must block rather than spin through WFI.
+TEST_P(VgicScenario, WfiComparesOnlyTheImplementedPriorityBits) {
+  VgicHarness h({.num_vcpus = 1});
+  h.vcpu(0).state.vmcr = hw::arm::IchVmcr::FromRaw(h.vcpu(0).state.vmcr).set_vpmr(0x85).raw();
+  h.Configure(0, 40, Edge(0x80));
+  h.Inject(0, 40, true);
+  h.Enter(0);
+  EXPECT_EQ(h.guest(0).Acknowledge(1), kSpuriousIntid) << "0x80 is not above the mask";
+  h.Exit(0);
+  EXPECT_FALSE(h.vgic().HasPendingIrq(0));
+  h.Configure(0, 41, Edge(0x78));
+  h.Inject(0, 41, true);
+  EXPECT_TRUE(h.vgic().HasPendingIrq(0));
+  h.Enter(0);
+  EXPECT_EQ(h.guest(0).Acknowledge(1), 41u);
+}
+
 TEST_P(VgicScenario, PendingSpiReroutedMovesBeforeTheOldVcpuRuns) {
   VgicHarness h({.num_vcpus = 2});
   h.Configure(0, 45, Edge(0x80));

@@ -102,6 +102,11 @@ class IchHcr : public reg::Register<IchHcr, 64> {
   IRQVIRT_RESERVED(63, 32);
 };
 
+// 1, 2 or 4 APRs per group for 5, 6 or 7 preemption bits (gic.md §1.4).
+constexpr int AprRegistersPerGroup(int preemption_bits) {
+  return preemption_bits <= 5 ? 1 : (preemption_bits == 6 ? 2 : 4);
+}
+
 class IchVtr : public reg::Register<IchVtr, 64> {
  public:
   IRQVIRT_REGISTER("IchVtr");
@@ -119,10 +124,8 @@ class IchVtr : public reg::Register<IchVtr, 64> {
 
   // KVM masks ListRegs with 0xf: there are at most 16 LRs (gic.md §1.1).
   constexpr int num_list_registers() const { return static_cast<int>(list_regs() & 0xf) + 1; }
-  // 1, 2 or 4 APRs per group for 5, 6 or 7 preemption bits (gic.md §1.4).
   constexpr int num_apr_registers() const {
-    const int pre = static_cast<int>(pre_bits()) + 1;
-    return pre <= 5 ? 1 : (pre == 6 ? 2 : 4);
+    return AprRegistersPerGroup(static_cast<int>(pre_bits()) + 1);
   }
 };
 

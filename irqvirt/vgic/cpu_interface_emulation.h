@@ -42,9 +42,9 @@ struct CpuInterfaceShape {
             .seis = vtr.seis() != 0,
             .a3v = vtr.a3v() != 0};
   }
-  int num_apr_registers() const {
-    return preemption_bits <= 5 ? 1 : (preemption_bits == 6 ? 2 : 4);
-  }
+  int num_apr_registers() const { return hw::arm::AprRegistersPerGroup(preemption_bits); }
+  // The priority bits the interface implements; the others are RAZ/WI in PMR and ignored in LRs.
+  uint32_t priority_mask() const { return 0xffu << (8 - priority_bits) & 0xffu; }
 };
 
 inline constexpr uint32_t kIcvSpuriousIntid = 1023;  // IHI 0069 §2.2.1
@@ -122,7 +122,7 @@ class CpuInterfaceEmulation {
  private:
   hw::arm::IchVmcr vmcr() const { return hw::arm::IchVmcr::FromRaw(state_.vmcr); }
   uint8_t ImplementedPriority(uint64_t p) const {
-    return static_cast<uint8_t>(p & (0xffu << (8 - shape_.priority_bits)));
+    return static_cast<uint8_t>(p & shape_.priority_mask());
   }
   // The smallest binary points: BPR0 leaves `preemption_bits` bits of group priority
   // (bits [7:BPR0+1]), BPR1 one more (bits [7:BPR1]) (IHI 0069 §4.8.3).

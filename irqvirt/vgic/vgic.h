@@ -806,7 +806,7 @@ class Vgic {
     const auto vmcr = hw::arm::IchVmcr::FromRaw(vc.vmcr.load(std::memory_order_relaxed));
     // The CPU interface compares only its implemented priority bits (the rest are RAZ/WI): with
     // all 8 compared, a mask of 0x85 would call 0x80 takeable and WFI would never block.
-    const uint32_t priority_mask = 0xffu << (8 - options_.cpu_interface.priority_bits);
+    const uint32_t priority_mask = options_.cpu_interface.priority_mask();
     bool found = false;
     const hw::IrqFlags f = platform_.LockIrqSave(vc.ap_lock);
     for (uint32_t i = 0; i < vc.ap_count && !found; ++i) {

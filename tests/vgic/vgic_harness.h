@@ -203,14 +203,20 @@ class VgicHarness {
     c.in_guest = true;
   }
 
+  // An exit's two halves: the backend saves the CPU interface, then the core folds it. A trapped
+  // ICV_* access is emulated between them (TrappedAccess).
   void Exit(uint32_t v) {
+    SaveOnExit(v);
+    FoldOnExit(v);
+  }
+  void SaveOnExit(uint32_t v) {
     Vcpu& c = *vcpus_[v];
     ASSERT_TRUE(c.in_guest) << "vCPU " << v << " exited while not in the guest";
     c.Save();
     c.in_guest = false;
     ++c.exits;
-    ASSERT_TRUE(vgic_->Fold(v, c.state).ok());
   }
+  void FoldOnExit(uint32_t v) { ASSERT_TRUE(vgic_->Fold(v, vcpus_[v]->state).ok()); }
 
   // Performs `access` the way a trapped MMIO or system-register exit of vCPU `v` is handled: the
   // vCPU exits (if it is in the guest), the hypervisor emulates, the vCPU re-enters, and the
@@ -251,13 +257,10 @@ class VgicHarness {
   uint64_t TrappedAccess(uint32_t v, hw::arm::SysRegEncoding reg, bool is_write, uint64_t value) {
     Vcpu& c = *vcpus_[v];
     ++c.sysreg_trap_exits;
-    EXPECT_TRUE(c.in_guest) << "vCPU " << v << " trapped while not in the guest";
-    c.Save();
-    c.in_guest = false;
-    ++c.exits;
+    SaveOnExit(v);
     auto read = vgic_->EmulateCpuInterfaceAccess(v, c.state, reg, is_write, value);
     EXPECT_TRUE(read.ok()) << read.status();
-    EXPECT_TRUE(vgic_->Fold(v, c.state).ok());
+    FoldOnExit(v);
     Enter(v);
     return read.ok() ? *read : 0;
   }

@@ -1,5 +1,6 @@
 #include "hw/fake/fake_vtd_iommu.h"
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <utility>
@@ -75,8 +76,34 @@ uint64_t FakeVtdIommu::Read64(uint32_t offset) {
   }
 }
 
+template <typename F>
+void FakeVtdIommu::RunThenSendDeferred(F locked_part) {
+  std::array<Outgoing, 64> out;
+  size_t count = 0;
+  {
+    FakeMutexLock l(mu_);
+    locked_part();
+    count = std::exchange(deferred_count_, 0);
+    std::copy_n(deferred_.begin(), count, out.begin());
+  }
+  for (size_t i = 0; i < count; ++i) sink_.SendInterrupt(out[i].apic_id, out[i].vector);
+}
+
+void FakeVtdIommu::FireDuringWait() {
+  for (uint32_t index : wait_fire_indices_) {
+    Outgoing out;
+    wait_deliveries_.push_back({index, Deliver(index, wait_fire_source_, out)});
+    if (!out.send) continue;
+    deferred_[std::min(deferred_count_, deferred_.size() - 1)] = out;
+    deferred_count_ = std::min(deferred_count_ + 1, deferred_.size());
+  }
+}
+
 void FakeVtdIommu::Write64(uint32_t offset, uint64_t value) {
-  FakeMutexLock l(mu_);
+  RunThenSendDeferred([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { Write64Locked(offset, value); });
+}
+
+void FakeVtdIommu::Write64Locked(uint32_t offset, uint64_t value) {
   switch (offset) {
     case mmio::kInvQueueTail:
       iqt_ = value & 0x7fff0;
@@ -124,7 +151,10 @@ uint32_t FakeVtdIommu::Read32(uint32_t offset) {
 }
 
 void FakeVtdIommu::Write32(uint32_t offset, uint32_t value) {
-  FakeMutexLock l(mu_);
+  RunThenSendDeferred([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { Write32Locked(offset, value); });
+}
+
+void FakeVtdIommu::Write32Locked(uint32_t offset, uint32_t value) {
   switch (offset) {
     case mmio::kGlobalCommand:
       WriteCommand(value);
@@ -208,6 +238,7 @@ bool FakeVtdIommu::Execute(uint64_t lo, uint64_t hi) {
     case intel::kVtdDescriptorIec: {
       const auto d = intel::VtdIecInvalidation::FromHalves(lo, hi);
       if (d.has_reserved_bits_set()) return refuse(4);
+      FireDuringWait();  // before the drop: what the cache holds still posts
       if (d.index_selective()) {
         const uint32_t block = 1u << d.index_mask();
         const uint32_t first = static_cast<uint32_t>(d.index()) & ~(block - 1);
@@ -226,6 +257,7 @@ bool FakeVtdIommu::Execute(uint64_t lo, uint64_t hi) {
     case intel::kVtdDescriptorWait: {
       const auto w = intel::VtdInvalidationWait::FromHalves(lo, hi);
       if (w.has_reserved_bits_set()) return refuse(4);
+      FireDuringWait();  // after the invalidations before it: fetched fresh, and cached again
       if (std::exchange(time_out_next_wait_, false)) {
         fsts_ |= VtdFaultStatus().set_ite(1).raw();  // pending waits aborted: no store
         return false;
@@ -345,7 +377,8 @@ VtdDelivery FakeVtdIommu::Deliver(uint32_t index, uint16_t source_id, Outgoing& 
   const auto c = intel::PiControl::FromRaw(old);
   d.kind = VtdDeliveryKind::kPostedNotified;
   d.apic_id = DecodeDestination(static_cast<uint32_t>(c.ndst()));
-  out = {true, d.apic_id, static_cast<uint8_t>(c.nv())};
+  d.notification_vector = static_cast<uint8_t>(c.nv());
+  out = {true, d.apic_id, d.notification_vector};
   return d;
 }
 
@@ -369,6 +402,23 @@ void FakeVtdIommu::RefetchAfterNextInvalidation(uint32_t index) {
   FakeMutexLock l(mu_);
   refetch_armed_ = true;
   refetch_index_ = index;
+}
+
+void FakeVtdIommu::ClearFaultInjection() {
+  FakeMutexLock l(mu_);
+  wait_stores_to_drop_ = wait_stores_before_drop_ = 0;
+  refuse_next_descriptor_ = time_out_next_wait_ = refetch_armed_ = false;
+}
+
+void FakeVtdIommu::FireDuringCommandWaits(uint16_t source_id, std::vector<uint32_t> indices) {
+  FakeMutexLock l(mu_);
+  wait_fire_source_ = source_id;
+  wait_fire_indices_ = std::move(indices);
+}
+
+std::vector<FakeVtdIommu::IndexedDelivery> FakeVtdIommu::TakeCommandWaitDeliveries() {
+  FakeMutexLock l(mu_);
+  return std::exchange(wait_deliveries_, {});
 }
 
 std::vector<uint32_t> FakeVtdIommu::command_writes() const {

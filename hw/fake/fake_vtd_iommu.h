@@ -22,6 +22,7 @@
 #ifndef IRQVIRT_HW_FAKE_FAKE_VTD_IOMMU_H_
 #define IRQVIRT_HW_FAKE_FAKE_VTD_IOMMU_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -55,7 +56,7 @@ struct VtdDelivery {
   VtdDeliveryKind kind = VtdDeliveryKind::kFault;
   uint32_t apic_id = 0;  // where a vector went
   uint8_t vector = 0;    // remapped: the host vector; posted: the guest's vector set in PIR
-                         // (a notification sends the descriptor's NV to apic_id)
+  uint8_t notification_vector = 0;  // kPostedNotified: the descriptor's NV, sent to apic_id
   uint64_t pi_desc_pa = 0;
   std::string fault;
 };
@@ -82,6 +83,22 @@ class FakeVtdIommu : public MmioRegion {
   // Right after the next IEC invalidation, the unit fetches IRTE `index` again (a device
   // interrupt during the driver's wait), caching what memory holds then.
   void RefetchAfterNextInvalidation(uint32_t index);
+  // Disarms every injection above that has not happened yet.
+  void ClearFaultInjection();
+
+  // Devices keep firing while the driver waits for the unit. From now on every IRTE in `indices`
+  // sends one interrupt from `source_id` just before each IEC invalidation runs (the cache still
+  // holds what it held, so a stale entry may post) and one at each invalidation wait (after the
+  // invalidations before it: the entry is fetched from memory as it is then, and cached). An
+  // empty list stops it. The deliveries are recorded for TakeCommandWaitDeliveries(); their
+  // interrupts are sent when the register write that ran the queue returns, as the CPUs they
+  // target see them after the fact.
+  void FireDuringCommandWaits(uint16_t source_id, std::vector<uint32_t> indices);
+  struct IndexedDelivery {
+    uint32_t index = 0;
+    VtdDelivery delivery;
+  };
+  std::vector<IndexedDelivery> TakeCommandWaitDeliveries();
 
   // --- observations ---
   // Every GCMD value written, in order.
@@ -100,6 +117,12 @@ class FakeVtdIommu : public MmioRegion {
     uint8_t vector = 0;
   };
 
+  void Write64Locked(uint32_t offset, uint64_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Write32Locked(uint32_t offset, uint32_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs `locked_part` under the lock, then sends what deliveries during waits deferred.
+  template <typename F>
+  void RunThenSendDeferred(F locked_part);
+  void FireDuringWait() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteCommand(uint32_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ProcessQueue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Executes one descriptor; false when the queue must stop at it (IQE or ITE set).
@@ -136,6 +159,14 @@ class FakeVtdIommu : public MmioRegion {
   bool time_out_next_wait_ ABSL_GUARDED_BY(mu_) = false;
   bool refetch_armed_ ABSL_GUARDED_BY(mu_) = false;
   uint32_t refetch_index_ ABSL_GUARDED_BY(mu_) = 0;
+  uint16_t wait_fire_source_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<uint32_t> wait_fire_indices_ ABSL_GUARDED_BY(mu_);
+  std::vector<IndexedDelivery> wait_deliveries_ ABSL_GUARDED_BY(mu_);
+  // Interrupts of deliveries made during waits, sent once the lock is released. A fixed array:
+  // more than it holds only if a test fires dozens of IRTEs per queue run, and then the last slot
+  // keeps the newest, as a CPU's single pending bit per vector would.
+  std::array<Outgoing, 64> deferred_ ABSL_GUARDED_BY(mu_);
+  size_t deferred_count_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace hw::fake

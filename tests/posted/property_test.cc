@@ -1,17 +1,22 @@
-// Seeded property test: thousands of random sequences of bind / unbind (remap) / rebind,
-// load / put / block / unblock / migrate, device interrupts (bursts that overflow the GA log, a GA
-// log CPU that is busy with interrupts off), CPU offline / online and injected command failures,
-// with devices that keep firing while the driver waits for the IOMMU (the fake caches entries
-// between the IRTE write and its invalidation, so those deliveries may combine a cached half with
-// fresh fields), run against the whole stack on fakes and checked against a small reference model:
-//   - every device interrupt ends in the IRR of the vCPU the model says it is bound to (and a
-//     running vCPU's pCPU gets the doorbell); a remapped one reaches the host vector;
+// Seeded property test, one reference model for both IOMMUs: thousands of random sequences of
+// bind / unbind (remap) / rebind, load / put / block / unblock / migrate, device interrupts
+// (bursts that overflow the GA log, a GA log CPU that is busy with interrupts off), CPU offline /
+// online and injected command failures, with devices that keep firing while the driver waits for
+// the IOMMU (the fakes cache entries between the IRTE write and its invalidation), run against
+// the whole stack on fakes and checked against a small reference model:
+//   - every device interrupt is posted to the vCPU the model says it is bound to (its vAPIC IRR on
+//     AMD, its descriptor's PIR on VT-d), and a running vCPU's pCPU is notified (a doorbell; the
+//     posted vector unless a notification is still outstanding); a remapped one reaches the host
+//     vector;
 //   - an interrupt delivered while an operation waited for the IOMMU went where the IRTE pointed
 //     before the operation, after it, or where the operation tried to point it: never a page,
-//     vector or host destination the IRTE never named (no misdirected post);
-//   - every vCPU that went to sleep and has a pending IRR has been woken, whenever the GA log
-//     CPU can take interrupts;
+//     descriptor, vector or host destination the IRTE never named (no misdirected post);
+//   - every vCPU that went to sleep with an interrupt pending has been woken, whenever the CPU
+//     that must see the notification can take interrupts;
 //   - a failed operation changes nothing the model can see, and the router's own invariants hold.
+// What differs per IOMMU sits in the stacks below: how a delivery is observed, what the unit
+// caches (AMD: a half-cached entry may combine a cached vector/page with a fresh destination;
+// VT-d: the whole entry is cached), which failures can be injected, and what "pending" means.
 // Seed: IRQVIRT_PROPERTY_SEED (the failing sequence's seed is printed).
 #include <algorithm>
 #include <cstdlib>
@@ -19,25 +24,211 @@
 #include <iterator>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "tests/common/seed.h"
 #include "tests/posted/posted_harness.h"
+#include "tests/posted/vtd_harness.h"
 
 namespace irqvirt::posted::testing {
 namespace {
 
-using hw::fake::DeliveryKind;
 using wakeup::BlockDecision;
 
 constexpr int kCpus = 4;
 constexpr uint32_t kVcpus = 6;
 constexpr uint16_t kIrtes = 10;
 constexpr uint16_t kDev = 0x30;
-constexpr int kSequences = 1500;  // per mode
+constexpr int kSequences = 1500;  // per IOMMU mode
 constexpr int kOpsPerSequence = 60;
+
+// A delivery as the model sees it, whichever IOMMU made it.
+struct Seen {
+  enum class Kind : uint8_t { kFault, kRemapped, kPosted };
+  Kind kind = Kind::kFault;
+  uint8_t vector = 0;        // remapped: the host vector; posted: the guest vector
+  bool vector_known = true;  // false: a GAPPI notification names the vCPU, not the vector
+  uint32_t apic_id = 0;      // remapped: the destination; notified: where the notification went
+  uint64_t target_pa = 0;    // posted: the vAPIC page (AMD) or PI descriptor (VT-d) written
+  bool running_notification = false;  // the notice a running vCPU's CPU takes: doorbell / NV
+  std::string raw;                    // the vendor's own account, for messages
+};
+
+// The AMD stack: vAPIC pages, GA log or GAPPI, completion-wait stores dropped to inject failures.
+class AmdModelStack {
+ public:
+  static constexpr bool kFreshDestinationWithCachedVector = true;  // half-cached IRTEs
+
+  explicit AmdModelStack(bool gappi)
+      : gappi_(gappi), stack_([gappi] {
+          HarnessOptions o = gappi ? GappiOptions() : HarnessOptions{};
+          o.num_cpus = kCpus;
+          o.max_vcpus = kVcpus;
+          o.vectors_per_cpu = gappi ? 2 : 1;
+          return o;
+        }()) {}
+
+  const char* name() const { return gappi_ ? "GAPPI" : "GA log"; }
+  bool has_ga_log() const { return !gappi_; }
+  bool block_can_fail() const { return gappi_; }  // GAPPI: block writes GAPPIDis
+  absl::Status Init() {
+    if (auto s = h().Init(platform()); !s.ok()) return s;
+    if (auto s = h().iommu().AttachDevice(kDev); !s.ok()) return s;
+    return h().AddVcpus(kVcpus);
+  }
+  PostedRouter<hw::fake::LogicalPlatform>& router() { return h().router(); }
+  hw::fake::LogicalPlatform& platform() { return stack_.platform; }
+
+  void FireDuringCommandWaits(std::vector<uint32_t> indices) {
+    h().fake().FireDuringCommandWaits(kDev, std::move(indices));
+  }
+  std::vector<std::pair<uint32_t, Seen>> TakeCommandWaitDeliveries() {
+    std::vector<std::pair<uint32_t, Seen>> out;
+    for (const auto& [index, d] : h().fake().TakeCommandWaitDeliveries()) {
+      out.emplace_back(index, Observe(d));
+    }
+    return out;
+  }
+  // `choice` < kInjectionChoices: which of the next two completion stores is dropped.
+  static constexpr uint32_t kInjectionChoices = 2;
+  void InjectFailure(uint32_t choice) { h().fake().DropCompletionStores(1, choice); }
+  void Disarm() { h().fake().DropCompletionStores(0); }
+  Seen Fire(uint16_t index) { return Observe(h().Fire({kDev, index})); }
+
+  bool Posted(VcpuId v, uint8_t vector) const { return h().IrrSet(v, vector); }
+  bool Pending(VcpuId v) const { return h().AnyIrr(v); }
+  void Consume(VcpuId v) { h().DrainIrr(v); }
+  uint64_t target_pa(VcpuId v) const { return h().page_pa(v); }
+  bool NotificationOutstanding(VcpuId) const { return false; }  // a doorbell per interrupt
+  std::vector<std::string> FakeViolations() { return {}; }
+
+ private:
+  PostedHarness<>& h() { return stack_.harness; }
+  const PostedHarness<>& h() const { return stack_.harness; }
+  static Seen Observe(const hw::fake::Delivery& d) {
+    using hw::fake::DeliveryKind;
+    Seen s;
+    s.raw = absl::StrFormat("AMD kind %d vector %#x page %#x APIC %u", static_cast<int>(d.kind),
+                            d.vector, d.vapic_page_pa, d.apic_id);
+    switch (d.kind) {
+      case DeliveryKind::kFault:
+        return s;
+      case DeliveryKind::kRemapped:
+        s.kind = Seen::Kind::kRemapped;
+        s.vector = d.vector;
+        s.apic_id = d.apic_id;
+        return s;
+      default:
+        s.kind = Seen::Kind::kPosted;
+        s.vector = d.vector;
+        s.vector_known = d.kind != DeliveryKind::kGappi;  // GAPPI sends the tag's vector
+        s.target_pa = d.vapic_page_pa;
+        s.running_notification = d.kind == DeliveryKind::kDoorbell;
+        s.apic_id = d.apic_id;
+        return s;
+    }
+  }
+
+  const bool gappi_;
+  LogicalStack stack_;
+};
+
+// The VT-d stack: PI descriptors, wakeup vectors, invalidation-wait failures (a dropped store
+// times the driver out; an ITE or an IQE stops the queue).
+class VtdModelStack {
+ public:
+  static constexpr bool kFreshDestinationWithCachedVector = false;  // the whole entry is cached
+
+  explicit VtdModelStack(bool)
+      : stack_([] {
+          VtdHarnessOptions o;
+          o.num_cpus = kCpus;
+          o.max_vcpus = kVcpus;
+          o.vectors_per_cpu = 2;
+          return o;
+        }()) {}
+
+  const char* name() const { return "VT-d"; }
+  bool has_ga_log() const { return false; }
+  bool block_can_fail() const { return false; }  // a block changes only the descriptor
+  absl::Status Init() {
+    if (auto s = h().Init(platform()); !s.ok()) return s;
+    return h().AddVcpus(kVcpus);
+  }
+  VtdPostedRouter<hw::fake::LogicalPlatform>& router() { return h().router(); }
+  hw::fake::LogicalPlatform& platform() { return stack_.platform; }
+
+  void FireDuringCommandWaits(std::vector<uint32_t> indices) {
+    h().fake().FireDuringCommandWaits(kDev, std::move(indices));
+  }
+  std::vector<std::pair<uint32_t, Seen>> TakeCommandWaitDeliveries() {
+    std::vector<std::pair<uint32_t, Seen>> out;
+    for (const auto& [index, d] : h().fake().TakeCommandWaitDeliveries()) {
+      out.emplace_back(index, Observe(d));
+    }
+    return out;
+  }
+  // `choice` < kInjectionChoices: a time-out, a refused descriptor, or a dropped wait store.
+  static constexpr uint32_t kInjectionChoices = 4;
+  void InjectFailure(uint32_t choice) {
+    switch (choice) {
+      case 0:
+        h().fake().TimeOutNextWait();
+        break;
+      case 1:
+        h().fake().RefuseNextDescriptor();
+        break;
+      default:
+        h().fake().DropWaitStores(1, choice % 2);  // the write's wait, or its rollback's
+        break;
+    }
+  }
+  void Disarm() { h().fake().ClearFaultInjection(); }
+  Seen Fire(uint16_t index) { return Observe(h().Fire({kDev, index})); }
+
+  bool Posted(VcpuId v, uint8_t vector) const { return h().PirSet(v, vector); }
+  bool Pending(VcpuId v) const { return h().control(v).on() != 0 || !h().PirEmpty(v); }
+  void Consume(VcpuId v) { h().DrainPir(v); }
+  uint64_t target_pa(VcpuId v) const { return h().desc_pa(v); }
+  // ON set: the unit sends no new notification until the CPU (or the embedder's sync) clears it.
+  bool NotificationOutstanding(VcpuId v) const { return h().control(v).on() != 0; }
+  std::vector<std::string> FakeViolations() { return h().fake().violations(); }
+
+ private:
+  VtdHarness<>& h() { return stack_.harness; }
+  const VtdHarness<>& h() const { return stack_.harness; }
+  static Seen Observe(const hw::fake::VtdDelivery& d) {
+    using hw::fake::VtdDeliveryKind;
+    Seen s;
+    s.raw = absl::StrFormat("VT-d kind %d vector %#x NV %#x descriptor %#x APIC %u",
+                            static_cast<int>(d.kind), d.vector, d.notification_vector, d.pi_desc_pa,
+                            d.apic_id);
+    switch (d.kind) {
+      case VtdDeliveryKind::kFault:
+        return s;
+      case VtdDeliveryKind::kRemapped:
+        s.kind = Seen::Kind::kRemapped;
+        s.vector = d.vector;
+        s.apic_id = d.apic_id;
+        return s;
+      case VtdDeliveryKind::kPostedNotified:
+      case VtdDeliveryKind::kPostedQuiet:
+        s.kind = Seen::Kind::kPosted;
+        s.vector = d.vector;
+        s.target_pa = d.pi_desc_pa;
+        s.running_notification =
+            d.kind == VtdDeliveryKind::kPostedNotified && d.notification_vector == kVtdPostedVector;
+        s.apic_id = d.apic_id;
+        return s;
+    }
+    return s;
+  }
+
+  VtdLogicalStack stack_;
+};
 
 enum class St { kIdle, kRunning, kSleeping, kBlockedAwake };
 
@@ -55,35 +246,45 @@ struct ModelIrte {
   uint32_t host_apic = 0;
 };
 
+// What the sequences exercised: a run that never reached these would prove little.
+struct Coverage {
+  uint64_t wait_deliveries = 0;   // device interrupts while the driver waited for the IOMMU
+  uint64_t stale_deliveries = 0;  // ... of them, made from an entry the IRTE no longer holds
+  uint64_t failed_writes = 0;     // bind / remap refused by an injected command failure
+  uint64_t sleeps = 0;
+  uint64_t woken = 0;
+  Coverage& operator+=(const Coverage& o) {
+    wait_deliveries += o.wait_deliveries;
+    stale_deliveries += o.stale_deliveries;
+    failed_writes += o.failed_writes;
+    sleeps += o.sleeps;
+    woken += o.woken;
+    return *this;
+  }
+};
+
+template <typename Stack>
 class Sequence {
  public:
-  Sequence(bool gappi, uint64_t seed) : rng_(seed), seed_(seed), gappi_(gappi) {
-    HarnessOptions o = gappi ? GappiOptions() : HarnessOptions{};
-    o.num_cpus = kCpus;
-    o.max_vcpus = kVcpus;
-    o.vectors_per_cpu = gappi ? 2 : 1;
-    stack_ = std::make_unique<LogicalStack>(o);
-  }
+  Sequence(bool variant, uint64_t seed) : rng_(seed), seed_(seed), stack_(variant) {}
 
   // Returns "" or what went wrong.
   std::string Run() {
-    if (auto s = h().Init(platform()); !s.ok()) return s.ToString();
-    if (auto s = h().iommu().AttachDevice(kDev); !s.ok()) return s.ToString();
-    if (auto s = h().AddVcpus(kVcpus); !s.ok()) return s.ToString();
+    if (auto s = stack_.Init(); !s.ok()) return s.ToString();
     online_.assign(kCpus, true);
     if (Chance(0.75)) {  // most sequences: some devices keep firing during every command wait
       std::vector<uint32_t> firing;
       for (uint16_t i = 0; i < kIrtes; ++i) {
         if (Chance(0.3)) firing.push_back(i);
       }
-      h().fake().FireDuringCommandWaits(kDev, firing);
+      stack_.FireDuringCommandWaits(firing);
     }
     for (int op = 0; op < kOpsPerSequence && error_.empty(); ++op) {
       ModelIrte before[kIrtes];
       std::copy(std::begin(irtes_), std::end(irtes_), std::begin(before));
       attempt_index_ = -1;
       Step();
-      h().fake().DropCompletionStores(0);
+      stack_.Disarm();
       CheckCommandWaitDeliveries(before);
       CheckWakeups();
     }
@@ -92,20 +293,21 @@ class Sequence {
       CheckWakeups();
     }
     if (error_.empty()) {
-      if (auto s = h().router().CheckInvariants(); !s.ok()) Fail(s.ToString());
+      if (auto s = router().CheckInvariants(); !s.ok()) Fail(s.ToString());
     }
     if (error_.empty() && !platform().violations().empty()) Fail(platform().violations().front());
+    if (error_.empty() && !stack_.FakeViolations().empty()) Fail(stack_.FakeViolations().front());
     return error_;
   }
+  const Coverage& coverage() const { return coverage_; }
 
  private:
-  PostedHarness<>& h() { return stack_->harness; }
-  hw::fake::LogicalPlatform& platform() { return stack_->platform; }
-  PostedRouter<hw::fake::LogicalPlatform>& router() { return h().router(); }
+  hw::fake::LogicalPlatform& platform() { return stack_.platform(); }
+  auto& router() { return stack_.router(); }
   uint32_t Rand(uint32_t n) { return std::uniform_int_distribution<uint32_t>(0, n - 1)(rng_); }
   bool Chance(double p) { return std::bernoulli_distribution(p)(rng_); }
   void Fail(const std::string& what) {
-    if (error_.empty()) error_ = absl::StrFormat("seed %#x (%s): %s", seed_, gappi_ ? "GAPPI" : "GA log", what);
+    if (error_.empty()) error_ = absl::StrFormat("seed %#x (%s): %s", seed_, stack_.name(), what);
     if (tracing_) {
       for (const std::string& line : trace_) error_ += "\n  " + line;
     }
@@ -122,9 +324,10 @@ class Sequence {
     }
   }
   void MaybeInject() {
-    if (Chance(0.2)) h().fake().DropCompletionStores(1, Rand(2));
+    if (Chance(0.2)) stack_.InjectFailure(Rand(Stack::kInjectionChoices));
   }
   void SetGaLogCpuMasked(bool masked) {
+    if (!stack_.has_ga_log()) return;
     ga_log_masked_ = masked;
     platform().SetIrqsDisabled(kGaLogCpu, masked);
   }
@@ -138,8 +341,8 @@ class Sequence {
     static constexpr uint32_t kEnds[] = {12, 16, 34, 44, 58, 88, 92, 97, 100};
     const size_t which =
         std::upper_bound(std::begin(kEnds), std::end(kEnds), op) - std::begin(kEnds);
-    Trace("%s vCPU %u IRTE %u (vCPU %u: IRR %d, wakes %u)", kNames[which], v, index, v,
-          h().AnyIrr(v), platform().wake_count(v));
+    Trace("%s vCPU %u IRTE %u (vCPU %u: pending %d, wakes %u)", kNames[which], v, index, v,
+          stack_.Pending(v), platform().wake_count(v));
     if (op < 12) return Bind(index, v);
     if (op < 16) return Remap(index);
     if (op < 34) return Load(v);
@@ -147,7 +350,7 @@ class Sequence {
     if (op < 58) return Block(v);
     if (op < 88) return Fire(index);
     if (op < 92) return Burst(index);
-    if (op < 97) return gappi_ ? Hotplug() : SetGaLogCpuMasked(!ga_log_masked_);
+    if (op < 97) return stack_.has_ga_log() ? SetGaLogCpuMasked(!ga_log_masked_) : Hotplug();
     SetGaLogCpuMasked(false);
   }
 
@@ -158,6 +361,8 @@ class Sequence {
     const absl::Status s = router().Bind({kDev, index}, v, vector);
     if (s.ok()) {
       irtes_[index] = ModelIrte{static_cast<int>(v), vector};
+    } else {
+      ++coverage_.failed_writes;
     }
     const int64_t owner = router().OwnerOf({kDev, index});
     if (owner != irtes_[index].vcpu) {
@@ -173,17 +378,19 @@ class Sequence {
     MaybeInject();
     if (router().Remap({kDev, index}, vector, apic).ok()) {
       irtes_[index] = ModelIrte{-1, 0, true, vector, apic};
+    } else {
+      ++coverage_.failed_writes;
     }
     if (router().OwnerOf({kDev, index}) != irtes_[index].vcpu) Fail("remap changed ownership wrongly");
   }
 
   void Load(VcpuId v) {
     const int cpu = OnlineCpu();
-    MaybeInject();  // a GAPPIDis update may fail: Load still succeeds
+    MaybeInject();  // AMD: a GAPPIDis update may fail, and Load still succeeds
     const RouteError e = router().Load(v, cpu);
     if (!e.ok()) return Fail("load: " + e.ToStatus().ToString());
     vcpus_[v] = ModelVcpu{St::kRunning, cpu};
-    h().DrainIrr(v);  // the guest runs and takes what was pending
+    stack_.Consume(v);  // the guest runs and takes what was pending
   }
 
   void Put(VcpuId v) {
@@ -198,16 +405,19 @@ class Sequence {
     MaybeInject();
     const BlockOutcome b = router().Block(v, cpu);
     if (!b.error.ok()) {
-      if (!gappi_) Fail("GA log block failed: " + b.error.ToStatus().ToString());
+      if (!stack_.block_can_fail()) Fail("block failed: " + b.error.ToStatus().ToString());
       if (b.decision != BlockDecision::kNotParked) Fail("failed block reported a decision");
       return;  // unchanged
     }
     if (b.decision == BlockDecision::kSleep) {
-      if (h().AnyIrr(v)) Fail(absl::StrFormat("vCPU %u told to sleep with an IRR pending", v));
+      if (stack_.Pending(v))
+        Fail(absl::StrFormat("vCPU %u told to sleep with an interrupt pending", v));
       m.st = St::kSleeping;
       m.wakes_at_sleep = platform().wake_count(v);
+      ++coverage_.sleeps;
     } else if (b.decision == BlockDecision::kPendingDontSleep) {
-      if (!h().AnyIrr(v)) Fail(absl::StrFormat("vCPU %u told not to sleep with nothing pending", v));
+      if (!stack_.Pending(v))
+        Fail(absl::StrFormat("vCPU %u told not to sleep with nothing pending", v));
       m.st = St::kBlockedAwake;
     } else {
       Fail("block: not parked without an error");
@@ -216,29 +426,35 @@ class Sequence {
 
   void Fire(uint16_t index) {
     const ModelIrte& m = irtes_[index];
-    const hw::fake::Delivery d = h().Fire({kDev, index});
+    const bool outstanding =
+        m.vcpu >= 0 && stack_.NotificationOutstanding(static_cast<VcpuId>(m.vcpu));
+    const Seen d = stack_.Fire(index);
     if (m.vcpu < 0 && !m.remapped) {
-      if (d.kind != DeliveryKind::kFault) Fail(absl::StrFormat("IRTE %u never programmed but delivered", index));
+      if (d.kind != Seen::Kind::kFault)
+        Fail(absl::StrFormat("IRTE %u never programmed but delivered (%s)", index, d.raw));
       return;
     }
     if (m.remapped) {
-      if (d.kind != DeliveryKind::kRemapped || d.vector != m.host_vector || d.apic_id != m.host_apic) {
-        Fail(absl::StrFormat("IRTE %u remapped to %#x@%u, delivered kind %d %#x@%u", index,
-                             m.host_vector, m.host_apic, static_cast<int>(d.kind), d.vector, d.apic_id));
+      if (d.kind != Seen::Kind::kRemapped || d.vector != m.host_vector ||
+          d.apic_id != m.host_apic) {
+        Fail(absl::StrFormat("IRTE %u remapped to %#x@%u, delivered %s", index, m.host_vector,
+                             m.host_apic, d.raw));
       }
       return;
     }
     const VcpuId v = static_cast<VcpuId>(m.vcpu);
-    if (!h().IrrSet(v, m.vector)) {
-      Fail(absl::StrFormat("IRTE %u: vector %#x not in vCPU %u's IRR (delivery kind %d to page %#x)",
-                           index, m.vector, v, static_cast<int>(d.kind), d.vapic_page_pa));
+    if (!stack_.Posted(v, m.vector)) {
+      Fail(absl::StrFormat("IRTE %u: vector %#x not posted to vCPU %u (%s)", index, m.vector, v,
+                           d.raw));
     }
     for (VcpuId other = 0; other < kVcpus; ++other) {
-      if (other != v && d.vapic_page_pa == h().page_pa(other)) Fail("posted into another vCPU's page");
+      if (other != v && d.target_pa == stack_.target_pa(other))
+        Fail("posted into another vCPU's " + d.raw);
     }
-    if (vcpus_[v].st == St::kRunning &&
-        (d.kind != DeliveryKind::kDoorbell || d.apic_id != platform().apic_id(vcpus_[v].cpu))) {
-      Fail(absl::StrFormat("running vCPU %u on CPU %d: no doorbell there", v, vcpus_[v].cpu));
+    if (vcpus_[v].st == St::kRunning && !outstanding &&
+        (!d.running_notification || d.apic_id != platform().apic_id(vcpus_[v].cpu))) {
+      Fail(absl::StrFormat("running vCPU %u on CPU %d: not notified there (%s)", v, vcpus_[v].cpu,
+                           d.raw));
     }
   }
 
@@ -246,7 +462,7 @@ class Sequence {
     for (int i = 0; i < 520 && error_.empty(); ++i) Fire(index);
   }
 
-  // GAPPI mode: a CPU (never CPU 0) goes offline or comes back. Running vCPUs leave it first.
+  // A CPU (never CPU 0) goes offline or comes back. Running vCPUs leave it first.
   void Hotplug() {
     const int cpu = 1 + static_cast<int>(Rand(kCpus - 1));
     if (online_[cpu]) {
@@ -271,20 +487,24 @@ class Sequence {
   }
 
   // Whether delivery `d` is one the IOMMU can make from IRTE states `states` (what the entry was,
-  // is, or was being made), given that it caches an entry between its write and the invalidation:
-  // the cached fields (format, vector, vAPIC root pointer) come from one fetched state, and the
-  // fresh ones (destination, IsRun, tag) may come from another.
-  bool DeliveryPossible(std::initializer_list<const ModelIrte*> states,
-                        const hw::fake::Delivery& d) {
+  // is, or was being made), given that it caches an entry between its write and the invalidation.
+  // VT-d caches the whole entry, so every field comes from one state; AMD caches the format,
+  // vector and vAPIC root pointer but reads the destination, IsRun and tag fresh, so those may
+  // come from another state.
+  bool DeliveryPossible(std::initializer_list<const ModelIrte*> states, const Seen& d) {
     bool any_guest = false;
     for (const ModelIrte* m : states) any_guest |= m->vcpu >= 0;
     for (const ModelIrte* m : states) {
       if (m->vcpu < 0 && !m->remapped) {
-        if (d.kind == DeliveryKind::kFault) return true;
+        if (d.kind == Seen::Kind::kFault) return true;
         continue;
       }
       if (m->remapped) {
-        if (d.kind != DeliveryKind::kRemapped || d.vector != m->host_vector) continue;
+        if (d.kind != Seen::Kind::kRemapped || d.vector != m->host_vector) continue;
+        if (!Stack::kFreshDestinationWithCachedVector) {
+          if (d.apic_id == m->host_apic) return true;
+          continue;
+        }
         if (any_guest) return true;  // destination read fresh from a guest-mode entry
         for (const ModelIrte* fresh : states) {
           const uint32_t destination = fresh->remapped ? fresh->host_apic : 0;  // zeroed entry
@@ -292,9 +512,9 @@ class Sequence {
         }
         continue;
       }
-      if (d.kind == DeliveryKind::kFault || d.kind == DeliveryKind::kRemapped) continue;
-      const bool vector_ok = d.kind == DeliveryKind::kGappi || d.vector == m->vector;  // GAPPI: tag
-      if (vector_ok && d.vapic_page_pa == h().page_pa(static_cast<VcpuId>(m->vcpu))) return true;
+      if (d.kind != Seen::Kind::kPosted) continue;
+      const bool vector_ok = !d.vector_known || d.vector == m->vector;
+      if (vector_ok && d.target_pa == stack_.target_pa(static_cast<VcpuId>(m->vcpu))) return true;
     }
     return false;
   }
@@ -302,24 +522,24 @@ class Sequence {
   std::string Describe(const ModelIrte& m) {
     if (m.remapped) return absl::StrFormat("remapped %#x@%u", m.host_vector, m.host_apic);
     if (m.vcpu < 0) return "unprogrammed";
-    return absl::StrFormat("vCPU %d vector %#x page %#x", m.vcpu, m.vector,
-                           h().page_pa(static_cast<VcpuId>(m.vcpu)));
+    return absl::StrFormat("vCPU %d vector %#x at %#x", m.vcpu, m.vector,
+                           stack_.target_pa(static_cast<VcpuId>(m.vcpu)));
   }
 
   void CheckCommandWaitDeliveries(const ModelIrte (&before)[kIrtes]) {
-    for (const auto& [index, d] : h().fake().TakeCommandWaitDeliveries()) {
-      Trace("  during a wait: IRTE %u kind %d vector %#x page %#x APIC %u", index,
-            static_cast<int>(d.kind), d.vector, d.vapic_page_pa, d.apic_id);
+    for (const auto& [index, d] : stack_.TakeCommandWaitDeliveries()) {
+      Trace("  during a wait: IRTE %u %s", index, d.raw);
+      ++coverage_.wait_deliveries;
+      if (!DeliveryPossible({&irtes_[index]}, d)) ++coverage_.stale_deliveries;
       const bool attempted = attempt_index_ == static_cast<int>(index);
       const bool ok = DeliveryPossible(
           {&before[index], &irtes_[index], attempted ? &attempt_ : &irtes_[index]}, d);
       if (!ok) {
         Fail(absl::StrFormat(
-            "IRTE %u fired during a command wait: delivery kind %d, vector %#x, page %#x, APIC %u "
-            "matches neither its state before (%s), after (%s) nor the attempted one (%s)",
-            index, static_cast<int>(d.kind), d.vector, d.vapic_page_pa, d.apic_id,
-            Describe(before[index]), Describe(irtes_[index]),
-            attempt_index_ == static_cast<int>(index) ? Describe(attempt_) : "none"));
+            "IRTE %u fired during a command wait: %s matches neither its state before (%s), "
+            "after (%s) nor the attempted one (%s)",
+            index, d.raw, Describe(before[index]), Describe(irtes_[index]),
+            attempted ? Describe(attempt_) : "none"));
       }
     }
   }
@@ -331,16 +551,16 @@ class Sequence {
       if (m.st != St::kSleeping) continue;
       if (platform().wake_count(v) > m.wakes_at_sleep) {
         m.st = St::kBlockedAwake;  // woken; it will be loaded
-      } else if (h().AnyIrr(v)) {
-        Fail(absl::StrFormat("vCPU %u sleeps with an IRR pending and was never woken", v));
+        ++coverage_.woken;
+      } else if (stack_.Pending(v)) {
+        Fail(absl::StrFormat("vCPU %u sleeps with an interrupt pending and was never woken", v));
       }
     }
   }
 
   std::mt19937_64 rng_;
   const uint64_t seed_;
-  const bool gappi_;
-  std::unique_ptr<LogicalStack> stack_;
+  Stack stack_;
   ModelVcpu vcpus_[kVcpus];
   ModelIrte irtes_[kIrtes];
   int attempt_index_ = -1;  // the IRTE the current operation tries to change, if any
@@ -350,21 +570,57 @@ class Sequence {
   std::string error_;
   const bool tracing_ = std::getenv("IRQVIRT_PROPERTY_TRACE") != nullptr;
   std::vector<std::string> trace_;
+  Coverage coverage_;
 };
 
-class PropertyTest : public ::testing::TestWithParam<bool> {};
+enum class Iommu { kAmdGaLog, kAmdGappi, kVtd };
 
-TEST_P(PropertyTest, RandomSequencesMatchTheReferenceModel) {
-  const uint64_t base = irqvirt::testing::SeedFromEnv("IRQVIRT_PROPERTY_SEED", 20261121) ^ (GetParam() ? 0x9a991 : 0);
+template <typename Stack>
+void RunSequences(bool variant, uint64_t salt) {
+  const uint64_t base = irqvirt::testing::SeedFromEnv("IRQVIRT_PROPERTY_SEED", 20261121) ^ salt;
+  Coverage total;
   for (int i = 0; i < kSequences; ++i) {
-    Sequence sequence(GetParam(), base + i);
+    Sequence<Stack> sequence(variant, base + i);
     const std::string error = sequence.Run();
     ASSERT_EQ(error, "") << "reproduce with IRQVIRT_PROPERTY_SEED and this sequence's seed";
+    total += sequence.coverage();
+  }
+  EXPECT_GT(total.wait_deliveries, 0u);
+  EXPECT_GT(total.stale_deliveries, 0u);
+  EXPECT_GT(total.failed_writes, 0u);
+  EXPECT_GT(total.sleeps, 0u);
+  EXPECT_GT(total.woken, 0u);
+  absl::PrintF("wait deliveries %d (stale %d), failed writes %d, sleeps %d, woken %d\n",
+               total.wait_deliveries, total.stale_deliveries, total.failed_writes, total.sleeps,
+               total.woken);
+}
+
+class PropertyTest : public ::testing::TestWithParam<Iommu> {};
+
+TEST_P(PropertyTest, RandomSequencesMatchTheReferenceModel) {
+  switch (GetParam()) {
+    case Iommu::kAmdGaLog:
+      return RunSequences<AmdModelStack>(false, 0);
+    case Iommu::kAmdGappi:
+      return RunSequences<AmdModelStack>(true, 0x9a991);
+    case Iommu::kVtd:
+      return RunSequences<VtdModelStack>(false, 0x7d7d);
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, PropertyTest, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "Gappi" : "GaLog"; });
+INSTANTIATE_TEST_SUITE_P(Iommus, PropertyTest,
+                         ::testing::Values(Iommu::kAmdGaLog, Iommu::kAmdGappi, Iommu::kVtd),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case Iommu::kAmdGaLog:
+                               return "AmdGaLog";
+                             case Iommu::kAmdGappi:
+                               return "AmdGappi";
+                             case Iommu::kVtd:
+                               return "Vtd";
+                           }
+                           return "";
+                         });
 
 }  // namespace
 }  // namespace irqvirt::posted::testing

@@ -288,6 +288,41 @@ TEST_F(VtdRouterTest, RebindNeverLeavesTheIrtePostingIntoTwoDescriptors) {
   ExpectConsistent();
 }
 
+// The window of a rebind: the IRTE is written, the IEC flush not yet run, and the unit still
+// holds the old entry, so a device interrupt then posts into the old owner's descriptor. Nothing
+// is lost: that descriptor's NV is the wakeup vector of the queue its blocked owner is parked on,
+// so the owner is woken and takes the interrupt. The interrupt at the wait, after the flush,
+// reads the new entry.
+TEST_F(VtdRouterTest, InterruptBetweenARebindsWriteAndItsFlushWakesTheOldOwner) {
+  Start();
+  ASSERT_TRUE(router().Bind(kNic, 0, 0x41).ok());
+  ASSERT_TRUE(router().Load(0, 1).ok());
+  h().Fire(kNic);  // the unit caches the entry
+  h().DrainPir(0);
+  ASSERT_EQ(router().Block(0, 1).decision, BlockDecision::kSleep);
+  ASSERT_TRUE(router().Load(1, 2).ok());
+  h().fake().FireDuringCommandWaits(kNic.device_id, {kNic.index});
+  ASSERT_TRUE(router().Bind(kNic, 1, 0x52).ok());
+  h().fake().FireDuringCommandWaits(kNic.device_id, {});
+  const auto during = h().fake().TakeCommandWaitDeliveries();
+  ASSERT_EQ(during.size(), 2u);
+  const hw::fake::VtdDelivery& stale = during[0].delivery;
+  EXPECT_EQ(stale.kind, VtdDeliveryKind::kPostedNotified) << stale.fault;
+  EXPECT_EQ(stale.pi_desc_pa, h().desc_pa(0));
+  EXPECT_EQ(stale.vector, 0x41);
+  EXPECT_EQ(stale.notification_vector, WakeupVector(0));
+  EXPECT_EQ(stale.apic_id, platform().apic_id(1));
+  const hw::fake::VtdDelivery& fresh = during[1].delivery;
+  EXPECT_EQ(fresh.pi_desc_pa, h().desc_pa(1));
+  EXPECT_EQ(fresh.vector, 0x52);
+  EXPECT_EQ(fresh.notification_vector, kVtdPostedVector);
+  EXPECT_TRUE(h().PirSet(0, 0x41));
+  EXPECT_EQ(platform().wake_count(0), 1u) << "the old owner sleeps with an interrupt pending";
+  EXPECT_TRUE(h().PirSet(1, 0x52));
+  EXPECT_EQ(h().posted_notifications(2), 1u);
+  ExpectConsistent();
+}
+
 // An invalidation time-out (ITE) during a rebind: the driver puts the old entry back, the router
 // keeps the IRTE on the old owner's list, and the error names the vCPU and the IRTE.
 TEST_F(VtdRouterTest, InvalidationTimeOutDuringRebindRollsBack) {

@@ -94,8 +94,11 @@ void FakeVtdIommu::FireDuringWait() {
     Outgoing out;
     wait_deliveries_.push_back({index, Deliver(index, wait_fire_source_, out)});
     if (!out.send) continue;
-    deferred_[std::min(deferred_count_, deferred_.size() - 1)] = out;
-    deferred_count_ = std::min(deferred_count_ + 1, deferred_.size());
+    if (deferred_count_ == deferred_.size()) {
+      Violation("more interrupts during one queue run than the fake holds: fire fewer IRTEs");
+      continue;
+    }
+    deferred_[deferred_count_++] = out;
   }
 }
 
@@ -233,7 +236,10 @@ bool FakeVtdIommu::Execute(uint64_t lo, uint64_t hi) {
     iqercd_ = intel::VtdInvQueueErrorRecord().set_iqei(reason).raw();
     return false;
   };
-  if (std::exchange(refuse_next_descriptor_, false)) return refuse(4);
+  if (refuse_armed_ && refuse_skip_-- == 0) {
+    refuse_armed_ = false;
+    return refuse(4);
+  }
   switch (intel::VtdDescriptorType(lo)) {
     case intel::kVtdDescriptorIec: {
       const auto d = intel::VtdIecInvalidation::FromHalves(lo, hi);
@@ -388,9 +394,10 @@ void FakeVtdIommu::DropWaitStores(uint32_t count, uint32_t after) {
   wait_stores_before_drop_ = after;
 }
 
-void FakeVtdIommu::RefuseNextDescriptor() {
+void FakeVtdIommu::RefuseNextDescriptor(uint32_t skip) {
   FakeMutexLock l(mu_);
-  refuse_next_descriptor_ = true;
+  refuse_armed_ = true;
+  refuse_skip_ = skip;
 }
 
 void FakeVtdIommu::TimeOutNextWait() {
@@ -407,7 +414,7 @@ void FakeVtdIommu::RefetchAfterNextInvalidation(uint32_t index) {
 void FakeVtdIommu::ClearFaultInjection() {
   FakeMutexLock l(mu_);
   wait_stores_to_drop_ = wait_stores_before_drop_ = 0;
-  refuse_next_descriptor_ = time_out_next_wait_ = refetch_armed_ = false;
+  refuse_armed_ = time_out_next_wait_ = refetch_armed_ = false;
 }
 
 void FakeVtdIommu::FireDuringCommandWaits(uint16_t source_id, std::vector<uint32_t> indices) {

@@ -76,8 +76,8 @@ class FakeVtdIommu : public MmioRegion {
   // --- fault injection ---
   // The `count` wait stores after the next `after` ones never happen.
   void DropWaitStores(uint32_t count, uint32_t after = 0);
-  // The next descriptor fetched is refused with IQE (as if it were malformed).
-  void RefuseNextDescriptor();
+  // The descriptor fetched after the next `skip` is refused with IQE (as if it were malformed).
+  void RefuseNextDescriptor(uint32_t skip = 0);
   // The next wait descriptor is aborted by an invalidation time-out (ITE).
   void TimeOutNextWait();
   // Right after the next IEC invalidation, the unit fetches IRTE `index` again (a device
@@ -155,7 +155,8 @@ class FakeVtdIommu : public MmioRegion {
   uint64_t iec_global_invalidations_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t wait_stores_to_drop_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t wait_stores_before_drop_ ABSL_GUARDED_BY(mu_) = 0;
-  bool refuse_next_descriptor_ ABSL_GUARDED_BY(mu_) = false;
+  bool refuse_armed_ ABSL_GUARDED_BY(mu_) = false;
+  uint32_t refuse_skip_ ABSL_GUARDED_BY(mu_) = 0;
   bool time_out_next_wait_ ABSL_GUARDED_BY(mu_) = false;
   bool refetch_armed_ ABSL_GUARDED_BY(mu_) = false;
   uint32_t refetch_index_ ABSL_GUARDED_BY(mu_) = 0;
@@ -163,8 +164,8 @@ class FakeVtdIommu : public MmioRegion {
   std::vector<uint32_t> wait_fire_indices_ ABSL_GUARDED_BY(mu_);
   std::vector<IndexedDelivery> wait_deliveries_ ABSL_GUARDED_BY(mu_);
   // Interrupts of deliveries made during waits, sent once the lock is released. A fixed array:
-  // more than it holds only if a test fires dozens of IRTEs per queue run, and then the last slot
-  // keeps the newest, as a CPU's single pending bit per vector would.
+  // more than it holds only if a test fires dozens of IRTEs per queue run, which is recorded as a
+  // violation rather than an interrupt silently lost.
   std::array<Outgoing, 64> deferred_ ABSL_GUARDED_BY(mu_);
   size_t deferred_count_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -22,11 +22,13 @@
 #include <cstdlib>
 #include <initializer_list>
 #include <iterator>
+#include <optional>
 #include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "tests/common/seed.h"
@@ -103,6 +105,9 @@ class AmdModelStack {
   void Consume(VcpuId v) { h().DrainIrr(v); }
   uint64_t target_pa(VcpuId v) const { return h().page_pa(v); }
   bool NotificationOutstanding(VcpuId) const { return false; }  // a doorbell per interrupt
+  bool NotifiesRunningOn(VcpuId, int) const { return false; }   // (never asked: see above)
+  void GuestTakesNotification(VcpuId) {}  // the IRR stays until the next load drains it
+  std::string CheckLoadedPending(VcpuId) const { return ""; }  // the IRR is the vIRR itself
   std::vector<std::string> FakeViolations() { return {}; }
 
  private:
@@ -171,7 +176,10 @@ class VtdModelStack {
     }
     return out;
   }
-  // `choice` < kInjectionChoices: a time-out, a refused descriptor, or a dropped wait store.
+  // `choice` < kInjectionChoices: the write's invalidation wait times out (ITE), its IEC flush
+  // is refused (IQE), its wait store never comes, or the wait times out and then the rollback's
+  // flush is refused (descriptors: flush, wait, rollback flush), so the unit may keep using the
+  // new entry; the model allows that until the next successful write of the entry.
   static constexpr uint32_t kInjectionChoices = 4;
   void InjectFailure(uint32_t choice) {
     switch (choice) {
@@ -181,8 +189,12 @@ class VtdModelStack {
       case 1:
         h().fake().RefuseNextDescriptor();
         break;
+      case 2:
+        h().fake().DropWaitStores(1);
+        break;
       default:
-        h().fake().DropWaitStores(1, choice % 2);  // the write's wait, or its rollback's
+        h().fake().TimeOutNextWait();
+        h().fake().RefuseNextDescriptor(/*skip=*/2);
         break;
     }
   }
@@ -195,6 +207,19 @@ class VtdModelStack {
   uint64_t target_pa(VcpuId v) const { return h().desc_pa(v); }
   // ON set: the unit sends no new notification until the CPU (or the embedder's sync) clears it.
   bool NotificationOutstanding(VcpuId v) const { return h().control(v).on() != 0; }
+  // With ON set no new notification is owed, but the descriptor must still say where one goes.
+  bool NotifiesRunningOn(VcpuId v, int cpu) const {
+    const hw::intel::PiControl c = h().control(v);
+    return c.sn() == 0 && c.nv() == kVtdPostedVector && c.ndst() == h().Ndst(cpu);
+  }
+  // The CPU in guest mode takes the posted vector: clears ON and moves PIR into the vIRR.
+  void GuestTakesNotification(VcpuId v) { h().DrainPir(v); }
+  // The embedder syncs PIR into the vIRR before entry only when ON is set (§7e): a PIR bit
+  // without ON after a load would wait for the next notification.
+  std::string CheckLoadedPending(VcpuId v) const {
+    if (h().PirEmpty(v) || h().control(v).on() != 0) return "";
+    return absl::StrFormat("vCPU %u loaded with PIR bits but ON clear", v);
+  }
   std::vector<std::string> FakeViolations() { return h().fake().violations(); }
 
  private:
@@ -251,12 +276,16 @@ struct Coverage {
   uint64_t wait_deliveries = 0;   // device interrupts while the driver waited for the IOMMU
   uint64_t stale_deliveries = 0;  // ... of them, made from an entry the IRTE no longer holds
   uint64_t failed_writes = 0;     // bind / remap refused by an injected command failure
+  uint64_t rollbacks_unflushed = 0;   // ... of them, with the rollback's flush failing too
+  uint64_t lingering_deliveries = 0;  // interrupts the failed write's cached entry delivered
   uint64_t sleeps = 0;
   uint64_t woken = 0;
   Coverage& operator+=(const Coverage& o) {
     wait_deliveries += o.wait_deliveries;
     stale_deliveries += o.stale_deliveries;
     failed_writes += o.failed_writes;
+    rollbacks_unflushed += o.rollbacks_unflushed;
+    lingering_deliveries += o.lingering_deliveries;
     sleeps += o.sleeps;
     woken += o.woken;
     return *this;
@@ -282,10 +311,12 @@ class Sequence {
     for (int op = 0; op < kOpsPerSequence && error_.empty(); ++op) {
       ModelIrte before[kIrtes];
       std::copy(std::begin(irtes_), std::end(irtes_), std::begin(before));
+      std::optional<ModelIrte> lingering_before[kIrtes];
+      std::copy(std::begin(lingering_), std::end(lingering_), std::begin(lingering_before));
       attempt_index_ = -1;
       Step();
       stack_.Disarm();
-      CheckCommandWaitDeliveries(before);
+      CheckCommandWaitDeliveries(before, lingering_before);
       CheckWakeups();
     }
     if (error_.empty()) {
@@ -364,6 +395,7 @@ class Sequence {
     } else {
       ++coverage_.failed_writes;
     }
+    NoteWriteOutcome(index, s);
     const int64_t owner = router().OwnerOf({kDev, index});
     if (owner != irtes_[index].vcpu) {
       Fail(absl::StrFormat("bind IRTE %u -> vCPU %u (%s): owner %d, model %d", index, v,
@@ -376,11 +408,13 @@ class Sequence {
     const uint32_t apic = platform().apic_id(OnlineCpu());
     Attempt(index, ModelIrte{-1, 0, true, vector, apic});
     MaybeInject();
-    if (router().Remap({kDev, index}, vector, apic).ok()) {
+    const absl::Status s = router().Remap({kDev, index}, vector, apic);
+    if (s.ok()) {
       irtes_[index] = ModelIrte{-1, 0, true, vector, apic};
     } else {
       ++coverage_.failed_writes;
     }
+    NoteWriteOutcome(index, s);
     if (router().OwnerOf({kDev, index}) != irtes_[index].vcpu) Fail("remap changed ownership wrongly");
   }
 
@@ -390,6 +424,7 @@ class Sequence {
     const RouteError e = router().Load(v, cpu);
     if (!e.ok()) return Fail("load: " + e.ToStatus().ToString());
     vcpus_[v] = ModelVcpu{St::kRunning, cpu};
+    if (std::string e = stack_.CheckLoadedPending(v); !e.empty()) return Fail(e);
     stack_.Consume(v);  // the guest runs and takes what was pending
   }
 
@@ -429,6 +464,11 @@ class Sequence {
     const bool outstanding =
         m.vcpu >= 0 && stack_.NotificationOutstanding(static_cast<VcpuId>(m.vcpu));
     const Seen d = stack_.Fire(index);
+    if (lingering_[index].has_value() && DeliveryPossible({&*lingering_[index]}, d) &&
+        !DeliveryPossible({&m}, d)) {
+      ++coverage_.lingering_deliveries;  // the failed write's entry, still cached (see Bind)
+      return;
+    }
     if (m.vcpu < 0 && !m.remapped) {
       if (d.kind != Seen::Kind::kFault)
         Fail(absl::StrFormat("IRTE %u never programmed but delivered (%s)", index, d.raw));
@@ -443,7 +483,8 @@ class Sequence {
       return;
     }
     const VcpuId v = static_cast<VcpuId>(m.vcpu);
-    if (!stack_.Posted(v, m.vector)) {
+    if (d.kind != Seen::Kind::kPosted || d.target_pa != stack_.target_pa(v) ||
+        (d.vector_known && d.vector != m.vector) || !stack_.Posted(v, m.vector)) {
       Fail(absl::StrFormat("IRTE %u: vector %#x not posted to vCPU %u (%s)", index, m.vector, v,
                            d.raw));
     }
@@ -451,11 +492,14 @@ class Sequence {
       if (other != v && d.target_pa == stack_.target_pa(other))
         Fail("posted into another vCPU's " + d.raw);
     }
-    if (vcpus_[v].st == St::kRunning && !outstanding &&
-        (!d.running_notification || d.apic_id != platform().apic_id(vcpus_[v].cpu))) {
-      Fail(absl::StrFormat("running vCPU %u on CPU %d: not notified there (%s)", v, vcpus_[v].cpu,
-                           d.raw));
+    if (vcpus_[v].st != St::kRunning) return;
+    const int cpu = vcpus_[v].cpu;
+    if (outstanding ? !stack_.NotifiesRunningOn(v, cpu)
+                    : !d.running_notification || d.apic_id != platform().apic_id(cpu)) {
+      Fail(absl::StrFormat("running vCPU %u on CPU %d: not notified there (%s%s)", v, cpu, d.raw,
+                           outstanding ? ", a notification outstanding" : ""));
     }
+    if (d.running_notification) stack_.GuestTakesNotification(v);
   }
 
   void Burst(uint16_t index) {
@@ -477,6 +521,17 @@ class Sequence {
       platform().SetOnline(cpu, true);
       if (auto s = router().OnlineCpu(cpu); !s.ok()) return Fail(s.ToString());
       online_[cpu] = true;
+    }
+  }
+
+  // A write whose rollback's flush failed too says so (the routers' documented message): the
+  // unit may keep using the attempted entry until a later write's flush succeeds.
+  void NoteWriteOutcome(uint16_t index, const absl::Status& s) {
+    if (s.ok()) {
+      lingering_[index].reset();
+    } else if (absl::StrContains(s.message(), "the flush after the rollback failed too")) {
+      lingering_[index] = attempt_;
+      ++coverage_.rollbacks_unflushed;
     }
   }
 
@@ -526,14 +581,16 @@ class Sequence {
                            stack_.target_pa(static_cast<VcpuId>(m.vcpu)));
   }
 
-  void CheckCommandWaitDeliveries(const ModelIrte (&before)[kIrtes]) {
+  void CheckCommandWaitDeliveries(const ModelIrte (&before)[kIrtes],
+                                  const std::optional<ModelIrte> (&lingering_before)[kIrtes]) {
     for (const auto& [index, d] : stack_.TakeCommandWaitDeliveries()) {
       Trace("  during a wait: IRTE %u %s", index, d.raw);
       ++coverage_.wait_deliveries;
       if (!DeliveryPossible({&irtes_[index]}, d)) ++coverage_.stale_deliveries;
       const bool attempted = attempt_index_ == static_cast<int>(index);
+      const ModelIrte& cached = lingering_before[index].value_or(irtes_[index]);
       const bool ok = DeliveryPossible(
-          {&before[index], &irtes_[index], attempted ? &attempt_ : &irtes_[index]}, d);
+          {&before[index], &irtes_[index], attempted ? &attempt_ : &irtes_[index], &cached}, d);
       if (!ok) {
         Fail(absl::StrFormat(
             "IRTE %u fired during a command wait: %s matches neither its state before (%s), "
@@ -563,6 +620,7 @@ class Sequence {
   Stack stack_;
   ModelVcpu vcpus_[kVcpus];
   ModelIrte irtes_[kIrtes];
+  std::optional<ModelIrte> lingering_[kIrtes];  // see NoteWriteOutcome
   int attempt_index_ = -1;  // the IRTE the current operation tries to change, if any
   ModelIrte attempt_;
   std::vector<bool> online_;
@@ -590,9 +648,11 @@ void RunSequences(bool variant, uint64_t salt) {
   EXPECT_GT(total.failed_writes, 0u);
   EXPECT_GT(total.sleeps, 0u);
   EXPECT_GT(total.woken, 0u);
-  absl::PrintF("wait deliveries %d (stale %d), failed writes %d, sleeps %d, woken %d\n",
-               total.wait_deliveries, total.stale_deliveries, total.failed_writes, total.sleeps,
-               total.woken);
+  absl::PrintF(
+      "wait deliveries %d (stale %d), failed writes %d (rollback unflushed %d, then delivered %d), "
+      "sleeps %d, woken %d\n",
+      total.wait_deliveries, total.stale_deliveries, total.failed_writes, total.rollbacks_unflushed,
+      total.lingering_deliveries, total.sleeps, total.woken);
 }
 
 class PropertyTest : public ::testing::TestWithParam<Iommu> {};

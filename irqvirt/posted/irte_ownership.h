@@ -93,11 +93,14 @@ class IrteOwnership {
     return it == bindings_.end() ? nullptr : it->second.get();
   }
 
-  // Binds the IRTE to `vcpu` with `guest_vector`, moving it if another vCPU owns
-  // it. With the vCPU lock(s) held, calls write(Vcpu& to, Vcpu* from) -> R (R::ok()); `from` is
-  // the previous owner when moving, else null. Only a successful write changes lists.
-  template <typename Write>
-  auto Bind(IrteRef irte, VcpuId vcpu, uint8_t guest_vector, Write&& write)
+  // Binds the IRTE to `vcpu` with `guest_vector`, moving it if another vCPU owns it. `writer`
+  // writes the entry, with the locks it names held, and returns R (R::ok()):
+  //   R Write(Vcpu& to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(to.lock);  // unbound, or the same owner
+  //   R Move(Vcpu& to, Vcpu& from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(to.lock, from.lock);
+  // (Named methods, not lambdas: clang 14's analysis misplaces a lambda's or operator()'s
+  // parameters when it checks a call.) Only a successful write changes lists.
+  template <typename Writer>
+  auto Bind(IrteRef irte, VcpuId vcpu, uint8_t guest_vector, Writer&& writer)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const uint64_t key = key_of_(irte);
     auto it = bindings_.find(key);
@@ -106,44 +109,63 @@ class IrteOwnership {
     if (b == nullptr) {
       fresh = std::make_unique<IrteBinding>();
       fresh->irte = irte;
+      b = fresh.get();
     }
-    const bool moving = b != nullptr && b->vcpu != vcpu;
     Vcpu& to = vcpus_[vcpu];
-    Vcpu* from = moving ? &vcpus_[b->vcpu] : nullptr;
-    OwnershipChange<decltype(write(to, from))> change;
-    change.bound_before = b != nullptr;
-    change.moved = moving;
-    change.previous_owner = b != nullptr ? b->vcpu : 0;
-    // Both locks, lower id first, so the move is one step nobody can observe half-done.
-    Vcpu* first = from != nullptr && b->vcpu < vcpu ? from : &to;
-    Vcpu* second = from == nullptr ? nullptr : (first == &to ? from : &to);
-    const hw::IrqFlags flags = platform_.LockIrqSave(first->lock);
-    LockIfAny(second);
-    change.write = write(to, from);
-    if (change.write.ok()) {
-      if (fresh != nullptr) {
-        b = fresh.get();
-      } else if (moving) {
-        from->irtes.Unlink(b);
+    OwnershipChange<decltype(writer.Write(to))> change;
+    change.bound_before = fresh == nullptr;
+    change.previous_owner = fresh == nullptr ? b->vcpu : 0;
+    change.moved = fresh == nullptr && b->vcpu != vcpu;
+    if (!change.moved) {
+      const hw::IrqFlags flags = platform_.LockIrqSave(to.lock);
+      change.write = writer.Write(to);
+      if (change.write.ok()) {
+        b->vcpu = vcpu;
+        b->guest_vector = guest_vector;
+        if (fresh != nullptr) to.irtes.Link(b);
       }
-      b->vcpu = vcpu;
-      b->guest_vector = guest_vector;
-      if (fresh != nullptr || moving) to.irtes.Link(b);
+      platform_.UnlockIrqRestore(to.lock, flags);
+    } else {
+      // Both locks, lower id first, so the move is one step nobody can observe half-done.
+      Vcpu& from = vcpus_[b->vcpu];
+      const bool from_first = b->vcpu < vcpu;
+      hw::IrqFlags flags = 0;
+      if (from_first) {
+        flags = platform_.LockIrqSave(from.lock);
+        platform_.LockIrqsOff(to.lock);
+      } else {
+        flags = platform_.LockIrqSave(to.lock);
+        platform_.LockIrqsOff(from.lock);
+      }
+      change.write = writer.Move(to, from);
+      if (change.write.ok()) {
+        from.irtes.Unlink(b);
+        b->vcpu = vcpu;
+        b->guest_vector = guest_vector;
+        to.irtes.Link(b);
+      }
+      if (from_first) {
+        platform_.UnlockIrqsOff(to.lock);
+        platform_.UnlockIrqRestore(from.lock, flags);
+      } else {
+        platform_.UnlockIrqsOff(from.lock);
+        platform_.UnlockIrqRestore(to.lock, flags);
+      }
     }
-    UnlockIfAny(second);
-    platform_.UnlockIrqRestore(first->lock, flags);
     if (change.write.ok() && fresh != nullptr) bindings_[key] = std::move(fresh);
     return change;
   }
 
-  // Takes the IRTE from its owner, if any: calls write(Vcpu* owner) -> R, under the owner's lock
-  // when there is one. Only a successful write unlinks and forgets the binding.
-  template <typename Write>
-  auto Unbind(IrteRef irte, Write&& write) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // Takes the IRTE from its owner, if any. `writer` writes the entry and returns R:
+  //   R WriteUnowned();  // no owner
+  //   R WriteOwned(Vcpu& owner) ABSL_EXCLUSIVE_LOCKS_REQUIRED(owner.lock);
+  // Only a successful write unlinks and forgets the binding.
+  template <typename Writer>
+  auto Unbind(IrteRef irte, Writer&& writer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = bindings_.find(key_of_(irte));
-    OwnershipChange<decltype(write(static_cast<Vcpu*>(nullptr)))> change;
+    OwnershipChange<decltype(writer.WriteUnowned())> change;
     if (it == bindings_.end()) {
-      change.write = write(static_cast<Vcpu*>(nullptr));
+      change.write = writer.WriteUnowned();
       return change;
     }
     IrteBinding* b = it->second.get();
@@ -151,7 +173,7 @@ class IrteOwnership {
     change.previous_owner = b->vcpu;
     Vcpu& v = vcpus_[b->vcpu];
     const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
-    change.write = write(&v);
+    change.write = writer.WriteOwned(v);
     if (change.write.ok()) v.irtes.Unlink(b);
     platform_.UnlockIrqRestore(v.lock, flags);
     if (change.write.ok()) bindings_.erase(it);
@@ -172,10 +194,12 @@ class IrteOwnership {
   }
 
   // Every binding is on exactly its owner's list, and each list is well formed. For each listed
-  // binding, `check(id, vcpu, binding)` (under the vCPU's lock) adds the router's own checks of
-  // the hardware state. `added(id)` says which of vCPUs 0..max_vcpus-1 exist.
-  template <typename Added, typename Check>
-  absl::Status CheckLists(uint32_t max_vcpus, Added&& added, Check&& check) {
+  // binding, `checker` adds the router's own checks of the hardware state:
+  //   absl::Status Check(VcpuId id, Vcpu& v, const IrteBinding& b)
+  //       ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock);
+  // `added(id)` says which of vCPUs 0..max_vcpus-1 exist.
+  template <typename Added, typename Checker>
+  absl::Status CheckLists(uint32_t max_vcpus, Added&& added, Checker&& checker) {
     absl::MutexLock l(&mu_);
     size_t on_lists = 0;
     for (VcpuId id = 0; id < max_vcpus; ++id) {
@@ -192,7 +216,7 @@ class IrteOwnership {
         } else if (b->next != nullptr && b->next->prev != b) {
           s = absl::InternalError(absl::StrFormat("vCPU %u: broken IRTE list", id));
         } else {
-          s = check(id, v, *b);
+          s = checker.Check(id, v, *b);
         }
       }
       if (s.ok() && count != v.irtes.size()) {
@@ -216,16 +240,6 @@ class IrteOwnership {
   }
 
  private:
-  // The second lock of Bind's ordered pair, taken only when the binding moves between vCPUs
-  // (interrupts already off). Clang's analysis cannot follow a conditional lock; the pair's
-  // first lock is checked, and the lists' users name the lock they need.
-  void LockIfAny(Vcpu* v) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if (v != nullptr) platform_.LockIrqsOff(v->lock);
-  }
-  void UnlockIfAny(Vcpu* v) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if (v != nullptr) platform_.UnlockIrqsOff(v->lock);
-  }
-
   P& platform_;
   Vcpu* const vcpus_;
   const KeyFunction key_of_;

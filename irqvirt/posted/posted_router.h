@@ -421,23 +421,28 @@ absl::Status PostedRouter<P>::Bind(IrteRef irte, VcpuId vcpu, uint8_t guest_vect
     bool wake_to = false;
     bool ok() const { return result.ok(); }
   };
-  // IrteOwnership calls the write with to's lock and, when moving, from's held (an ordered pair
-  // clang's analysis cannot follow into a callback).
-  const auto change = ownership_.Bind(
-      irte, vcpu, guest_vector, [&](Vcpu& to, Vcpu* from) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        Written w;
-        w.result =
-            iommu_.WriteIrte(irte.device_id, irte.index, GuestEntry(to, guest_vector, to.state));
-        // Until the invalidation completed, the IOMMU could combine the old owner's cached root
-        // pointer and vector with the new owner's fresh tag, destination and IsRun: an interrupt
-        // then lands in the old owner's IRR while the notification goes to the new one. A failed
-        // move adds the reverse (the new entry cached, the old one's fresh fields after the
-        // rollback). Now that the entry the IOMMU uses is settled, a blocked vCPU on either side
-        // with something pending is woken (spurious at worst).
-        w.wake_from = from != nullptr && NeedsWakeAfterPageChange(*from);
-        w.wake_to = from != nullptr && !w.result.ok() && NeedsWakeAfterPageChange(to);
-        return w;
-      });
+  struct Writer {
+    PostedRouter& router;
+    IrteRef irte;
+    uint8_t guest_vector;
+    Written Write(Vcpu& to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(to.lock) {
+      return {router.iommu_.WriteIrte(irte.device_id, irte.index,
+                                      router.GuestEntry(to, guest_vector, to.state))};
+    }
+    Written Move(Vcpu& to, Vcpu& from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(to.lock, from.lock) {
+      Written w = Write(to);
+      // Until the invalidation completed, the IOMMU could combine the old owner's cached root
+      // pointer and vector with the new owner's fresh tag, destination and IsRun: an interrupt
+      // then lands in the old owner's IRR while the notification goes to the new one. A failed
+      // move adds the reverse (the new entry cached, the old one's fresh fields after the
+      // rollback). Now that the entry the IOMMU uses is settled, a blocked vCPU on either side
+      // with something pending is woken (spurious at worst).
+      w.wake_from = NeedsWakeAfterPageChange(from);
+      w.wake_to = !w.result.ok() && NeedsWakeAfterPageChange(to);
+      return w;
+    }
+  };
+  const auto change = ownership_.Bind(irte, vcpu, guest_vector, Writer{*this, irte, guest_vector});
   if (change.write.wake_from) WakeAfterPageChange(change.previous_owner);
   if (change.write.wake_to) WakeAfterPageChange(vcpu);
   if (!change.write.ok()) {
@@ -463,15 +468,20 @@ absl::Status PostedRouter<P>::Remap(IrteRef irte, uint8_t host_vector, uint32_t 
     bool wake_owner = false;
     bool ok() const { return result.ok(); }
   };
-  // Called with the owner's lock held, if there is an owner.
-  const auto change = ownership_.Unbind(irte, [&](Vcpu* owner) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    Written w;
-    w.result = iommu_.WriteIrte(irte.device_id, irte.index, {e.lo(), e.hi()});
-    // While the write was in flight the IOMMU could post with the cached guest entry but read
-    // the remapped entry's fresh bits (no IsRun, no GALogIntr): an IRR bit with no wakeup.
-    w.wake_owner = owner != nullptr && NeedsWakeAfterPageChange(*owner);
-    return w;
-  });
+  struct Writer {
+    PostedRouter& router;
+    IrteRef irte;
+    hw::amd::IrteWords entry;
+    Written WriteUnowned() { return {router.iommu_.WriteIrte(irte.device_id, irte.index, entry)}; }
+    Written WriteOwned(Vcpu& owner) ABSL_EXCLUSIVE_LOCKS_REQUIRED(owner.lock) {
+      Written w = WriteUnowned();
+      // While the write was in flight the IOMMU could post with the cached guest entry but read
+      // the remapped entry's fresh bits (no IsRun, no GALogIntr): an IRR bit with no wakeup.
+      w.wake_owner = NeedsWakeAfterPageChange(owner);
+      return w;
+    }
+  };
+  const auto change = ownership_.Unbind(irte, Writer{*this, irte, {e.lo(), e.hi()}});
   if (change.write.wake_owner) WakeAfterPageChange(change.previous_owner);
   if (!change.write.ok()) {
     return RemapFailed(change.bound_before, change.previous_owner, irte,
@@ -661,21 +671,23 @@ uint32_t PostedRouter<P>::OwnedCount(VcpuId vcpu) {
 
 template <hw::Platform P>
 absl::Status PostedRouter<P>::CheckInvariants() {
+  struct Checker {
+    PostedRouter& router;
+    absl::Status Check(VcpuId id, Vcpu& v, const Binding& b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(v.lock) {
+      const hw::amd::IrteWords mem = router.iommu_.ReadIrte(b.irte.device_id, b.irte.index);
+      const auto g = hw::amd::IrteGaGuest::FromHalves(mem.lo, mem.hi);
+      if (!g.valid() || !g.guest_mode() || g.vector() != b.guest_vector ||
+          g.ga_root_ptr() != (v.config.vapic_page_pa >> 12) ||
+          g.is_run() != (v.state == RunState::kRunning) || g.ga_tag() != v.ga_tag) {
+        return absl::InternalError(
+            absl::StrFormat("vCPU %u: IRTE %#x:%u does not match it: %#018x_%016x", id,
+                            b.irte.device_id, b.irte.index, mem.hi, mem.lo));
+      }
+      return absl::OkStatus();
+    }
+  };
   return ownership_.CheckLists(
-      max_vcpus_, [this](VcpuId id) { return Added(id); },
-      // Called under v.lock (IrteOwnership::CheckLists).
-      [this](VcpuId id, Vcpu& v, const Binding& b) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        const hw::amd::IrteWords mem = iommu_.ReadIrte(b.irte.device_id, b.irte.index);
-        const auto g = hw::amd::IrteGaGuest::FromHalves(mem.lo, mem.hi);
-        if (!g.valid() || !g.guest_mode() || g.vector() != b.guest_vector ||
-            g.ga_root_ptr() != (v.config.vapic_page_pa >> 12) ||
-            g.is_run() != (v.state == RunState::kRunning) || g.ga_tag() != v.ga_tag) {
-          return absl::InternalError(
-              absl::StrFormat("vCPU %u: IRTE %#x:%u does not match it: %#018x_%016x", id,
-                              b.irte.device_id, b.irte.index, mem.hi, mem.lo));
-        }
-        return absl::OkStatus();
-      });
+      max_vcpus_, [this](VcpuId id) { return Added(id); }, Checker{*this});
 }
 
 template <hw::Platform P>

@@ -305,9 +305,17 @@ absl::Status VtdPostedRouter<P>::Bind(IrteRef irte, VcpuId vcpu, uint8_t guest_v
   }
   // The descriptor carries its own notification, so unlike AMD nothing needs waking after the
   // write window: an interrupt the cached old entry posted notified the old owner's NV/NDST.
-  const auto change = ownership_.Bind(irte, vcpu, guest_vector, [&](Vcpu& to, Vcpu*) {
-    return iommu_.WriteIrte(irte.index, PostedEntry(irte, to.config.pi_desc_pa, guest_vector));
-  });
+  struct Writer {
+    VtdPostedRouter& router;
+    IrteRef irte;
+    uint8_t guest_vector;
+    hw::intel::VtdWriteResult Write(Vcpu& to) {
+      return router.iommu_.WriteIrte(irte.index,
+                                     router.PostedEntry(irte, to.config.pi_desc_pa, guest_vector));
+    }
+    hw::intel::VtdWriteResult Move(Vcpu& to, Vcpu&) { return Write(to); }
+  };
+  const auto change = ownership_.Bind(irte, vcpu, guest_vector, Writer{*this, irte, guest_vector});
   if (!change.write.ok()) {
     return BindFailed(vcpu, irte, guest_vector, hw::intel::VtdErrorName(change.write.error),
                       change.write.cache_may_hold_new ? kVtdCacheNote : "");
@@ -328,9 +336,14 @@ absl::Status VtdPostedRouter<P>::Remap(IrteRef irte, uint8_t host_vector, uint32
   e.set_source_id(irte.device_id)
       .set_source_validation(static_cast<uint64_t>(hw::intel::VtdSourceValidation::kRequesterId));
   absl::MutexLock l(&ownership_.mutex());
-  const auto change = ownership_.Unbind(irte, [&](Vcpu*) {
-    return iommu_.WriteIrte(irte.index, {e.lo(), e.hi()});
-  });
+  struct Writer {
+    VtdPostedRouter& router;
+    uint32_t index;
+    hw::IrteWords entry;
+    hw::intel::VtdWriteResult WriteUnowned() { return router.iommu_.WriteIrte(index, entry); }
+    hw::intel::VtdWriteResult WriteOwned(Vcpu&) { return WriteUnowned(); }
+  };
+  const auto change = ownership_.Unbind(irte, Writer{*this, irte.index, {e.lo(), e.hi()}});
   if (!change.write.ok()) {
     return RemapFailed(change.bound_before, change.previous_owner, irte,
                        hw::intel::VtdErrorName(change.write.error),
@@ -447,17 +460,20 @@ absl::Status VtdPostedRouter<P>::CheckDescriptor(VcpuId id, const Vcpu& v) {
 
 template <hw::Platform P>
 absl::Status VtdPostedRouter<P>::CheckInvariants() {
+  struct Checker {
+    VtdPostedRouter& router;
+    absl::Status Check(VcpuId id, Vcpu& v, const IrteBinding& b) {
+      const hw::IrteWords mem = router.iommu_.ReadIrte(b.irte.index);
+      if (mem != router.PostedEntry(b.irte, v.config.pi_desc_pa, b.guest_vector)) {
+        return absl::InternalError(
+            absl::StrFormat("vCPU %u: IRTE %#x:%u does not post into it: %#018x_%016x", id,
+                            b.irte.device_id, b.irte.index, mem.hi, mem.lo));
+      }
+      return absl::OkStatus();
+    }
+  };
   absl::Status s = ownership_.CheckLists(
-      max_vcpus_, [this](VcpuId id) { return Added(id); },
-      [this](VcpuId id, Vcpu& v, const IrteBinding& b) {
-        const hw::IrteWords mem = iommu_.ReadIrte(b.irte.index);
-        if (mem != PostedEntry(b.irte, v.config.pi_desc_pa, b.guest_vector)) {
-          return absl::InternalError(
-              absl::StrFormat("vCPU %u: IRTE %#x:%u does not post into it: %#018x_%016x", id,
-                              b.irte.device_id, b.irte.index, mem.hi, mem.lo));
-        }
-        return absl::OkStatus();
-      });
+      max_vcpus_, [this](VcpuId id) { return Added(id); }, Checker{*this});
   for (VcpuId id = 0; id < max_vcpus_ && s.ok(); ++id) {
     if (!Added(id)) continue;
     Vcpu& v = vcpus_[id];

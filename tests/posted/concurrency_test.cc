@@ -62,12 +62,15 @@ struct AmdStack {
 
 // The VT-d stack: a PI descriptor per vCPU; invalidation-wait stores dropped to inject failures.
 struct VtdStack {
-  explicit VtdStack(bool vectors_per_cpu_2)
+  // `own_queues`: as many wakeup vectors per CPU as each pCPU thread has vCPUs, so that every
+  // vCPU a thread parks has a queue to itself and a missed notification is never covered by a
+  // scan for another vCPU's (the block re-check then has nothing to hide behind).
+  explicit VtdStack(bool own_queues)
       : harness([&] {
           VtdHarnessOptions o;
           o.num_cpus = kCpus;
           o.max_vcpus = kVcpus;
-          o.vectors_per_cpu = vectors_per_cpu_2 ? 2 : 1;
+          o.vectors_per_cpu = own_queues ? kVcpus / kCpus : 1;
           o.poll_limit = 2000;
           return o;
         }()) {}
@@ -102,7 +105,7 @@ struct World {
   std::atomic<int> cpus_done{0};  // pCPU threads finished with this round's operations
 };
 
-// `variant`: GAPPI mode (AMD), two wakeup vectors per CPU (VT-d).
+// `variant`: GAPPI mode (AMD), a wakeup queue per parked vCPU (VT-d).
 template <typename Stack>
 void RunStress(bool variant, uint64_t seed_salt) {
   World<Stack> w(variant);
@@ -226,6 +229,9 @@ TEST(PostedConcurrencyTest, GappiModeLosesNoWakeupUnderConcurrency) {
   RunStress<AmdStack>(true, 0x9a991);
 }
 TEST(PostedConcurrencyTest, VtdLosesNoWakeupUnderConcurrency) { RunStress<VtdStack>(true, 0x7d7d); }
+TEST(PostedConcurrencyTest, VtdSharedQueuesLoseNoWakeupUnderConcurrency) {
+  RunStress<VtdStack>(false, 0x7d7e);
+}
 
 }  // namespace
 }  // namespace irqvirt::posted::testing

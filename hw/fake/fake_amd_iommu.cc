@@ -77,23 +77,19 @@ void FakeAmdIommu::Write32(uint32_t offset, uint32_t value) {
 
 template <typename F>
 void FakeAmdIommu::RunThenSendDeferred(F locked_part) {
-  std::array<Outgoing, 64> out;
-  size_t count = 0;
+  DeferredInterrupts<Outgoing> out;
   {
     FakeMutexLock l(mu_);
     locked_part();
-    count = std::exchange(deferred_count_, 0);
-    std::copy_n(deferred_out_.begin(), count, out.begin());
+    out = deferred_.Take();
   }
-  for (size_t i = 0; i < count; ++i) Send(out[i]);
+  out.SendAll([this](const Outgoing& o) { Send(o); });
 }
 
 void FakeAmdIommu::Defer(const Outgoing& out) {
   if (out.kind == Outgoing::kNone) return;
-  // More than the array holds only if a test fires dozens of IRTEs per command batch; keeping
-  // the last slot's interrupt is what a CPU's single pending bit per vector would do anyway.
-  deferred_out_[std::min(deferred_count_, deferred_out_.size() - 1)] = out;
-  deferred_count_ = std::min(deferred_count_ + 1, deferred_out_.size());
+  // Full only if a test fires more than 64 IRTEs per command batch; the newest is then dropped.
+  (void)deferred_.Add(out);
 }
 
 void FakeAmdIommu::FireDuringWait(uint16_t device_id) {

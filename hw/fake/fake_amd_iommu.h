@@ -28,7 +28,6 @@
 #ifndef IRQVIRT_HW_FAKE_FAKE_AMD_IOMMU_H_
 #define IRQVIRT_HW_FAKE_FAKE_AMD_IOMMU_H_
 
-#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -40,6 +39,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "hw/amd/device_table_entry.h"
 #include "hw/amd/mmio.h"
+#include "hw/fake/deferred_interrupts.h"
 #include "hw/fake/fake_mutex.h"
 #include "hw/fake/fake_physical_memory.h"
 #include "hw/fake/interrupt_sink.h"
@@ -194,10 +194,8 @@ class FakeAmdIommu : public MmioRegion {
   Refetch refetch_ ABSL_GUARDED_BY(mu_);
   Refetch deliver_before_ ABSL_GUARDED_BY(mu_);
   Delivery last_early_delivery_ ABSL_GUARDED_BY(mu_);
-  // Interrupts raised while commands ran, sent by SendDeferred after unlocking (a fixed array:
-  // the command path allocates nothing when no test hook is armed).
-  std::array<Outgoing, 64> deferred_out_ ABSL_GUARDED_BY(mu_);
-  size_t deferred_count_ ABSL_GUARDED_BY(mu_) = 0;
+  // Interrupts raised while commands ran, sent by RunThenSendDeferred after unlocking.
+  DeferredInterrupts<Outgoing> deferred_ ABSL_GUARDED_BY(mu_);
   void Defer(const Outgoing& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs `locked_part` under the lock, then sends what it deferred.
   template <typename F>

@@ -78,27 +78,22 @@ uint64_t FakeVtdIommu::Read64(uint32_t offset) {
 
 template <typename F>
 void FakeVtdIommu::RunThenSendDeferred(F locked_part) {
-  std::array<Outgoing, 64> out;
-  size_t count = 0;
+  DeferredInterrupts<Outgoing> out;
   {
     FakeMutexLock l(mu_);
     locked_part();
-    count = std::exchange(deferred_count_, 0);
-    std::copy_n(deferred_.begin(), count, out.begin());
+    out = deferred_.Take();
   }
-  for (size_t i = 0; i < count; ++i) sink_.SendInterrupt(out[i].apic_id, out[i].vector);
+  out.SendAll([this](const Outgoing& o) { sink_.SendInterrupt(o.apic_id, o.vector); });
 }
 
 void FakeVtdIommu::FireDuringWait() {
   for (uint32_t index : wait_fire_indices_) {
     Outgoing out;
     wait_deliveries_.push_back({index, Deliver(index, wait_fire_source_, out)});
-    if (!out.send) continue;
-    if (deferred_count_ == deferred_.size()) {
+    if (out.send && !deferred_.Add(out)) {
       Violation("more interrupts during one queue run than the fake holds: fire fewer IRTEs");
-      continue;
     }
-    deferred_[deferred_count_++] = out;
   }
 }
 

@@ -22,13 +22,13 @@
 #ifndef IRQVIRT_HW_FAKE_FAKE_VTD_IOMMU_H_
 #define IRQVIRT_HW_FAKE_FAKE_VTD_IOMMU_H_
 
-#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "hw/fake/deferred_interrupts.h"
 #include "hw/fake/fake_mutex.h"
 #include "hw/fake/fake_physical_memory.h"
 #include "hw/fake/interrupt_sink.h"
@@ -163,11 +163,9 @@ class FakeVtdIommu : public MmioRegion {
   uint16_t wait_fire_source_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<uint32_t> wait_fire_indices_ ABSL_GUARDED_BY(mu_);
   std::vector<IndexedDelivery> wait_deliveries_ ABSL_GUARDED_BY(mu_);
-  // Interrupts of deliveries made during waits, sent once the lock is released. A fixed array:
-  // more than it holds only if a test fires dozens of IRTEs per queue run, which is recorded as a
-  // violation rather than an interrupt silently lost.
-  std::array<Outgoing, 64> deferred_ ABSL_GUARDED_BY(mu_);
-  size_t deferred_count_ ABSL_GUARDED_BY(mu_) = 0;
+  // Interrupts of deliveries made during waits, sent once the lock is released; more than it
+  // holds is recorded as a violation rather than an interrupt silently lost.
+  DeferredInterrupts<Outgoing> deferred_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace hw::fake

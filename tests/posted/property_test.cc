@@ -59,19 +59,49 @@ struct Seen {
   std::string raw;                    // the vendor's own account, for messages
 };
 
+// What both stacks do alike over their harnesses: fire the device's IRTEs, now or while the
+// driver waits for the IOMMU, and observe each delivery through Derived::Observe.
+template <typename Derived, typename Logical>
+class FakeStackBase {
+ public:
+  hw::fake::LogicalPlatform& platform() { return stack_.platform; }
+  auto& router() { return h().router(); }
+  Seen Fire(uint16_t index) { return Derived::Observe(h().Fire({kDev, index})); }
+  void FireDuringCommandWaits(std::vector<uint32_t> indices) {
+    h().fake().FireDuringCommandWaits(kDev, std::move(indices));
+  }
+  std::vector<std::pair<uint32_t, Seen>> TakeCommandWaitDeliveries() {
+    std::vector<std::pair<uint32_t, Seen>> out;
+    for (const auto& [index, d] : h().fake().TakeCommandWaitDeliveries()) {
+      out.emplace_back(index, Derived::Observe(d));
+    }
+    return out;
+  }
+
+ protected:
+  template <typename Options>
+  explicit FakeStackBase(const Options& options) : stack_(options) {}
+  auto& h() { return stack_.harness; }
+  const auto& h() const { return stack_.harness; }
+
+ private:
+  Logical stack_;
+};
+
 // The AMD stack: vAPIC pages, GA log or GAPPI, completion-wait stores dropped to inject failures.
-class AmdModelStack {
+class AmdModelStack : public FakeStackBase<AmdModelStack, LogicalStack> {
  public:
   static constexpr bool kFreshDestinationWithCachedVector = true;  // half-cached IRTEs
 
   explicit AmdModelStack(bool gappi)
-      : gappi_(gappi), stack_([gappi] {
+      : FakeStackBase([gappi] {
           HarnessOptions o = gappi ? GappiOptions() : HarnessOptions{};
           o.num_cpus = kCpus;
           o.max_vcpus = kVcpus;
           o.vectors_per_cpu = gappi ? 2 : 1;
           return o;
-        }()) {}
+        }()),
+        gappi_(gappi) {}
 
   const char* name() const { return gappi_ ? "GAPPI" : "GA log"; }
   bool has_ga_log() const { return !gappi_; }
@@ -81,24 +111,10 @@ class AmdModelStack {
     if (auto s = h().iommu().AttachDevice(kDev); !s.ok()) return s;
     return h().AddVcpus(kVcpus);
   }
-  PostedRouter<hw::fake::LogicalPlatform>& router() { return h().router(); }
-  hw::fake::LogicalPlatform& platform() { return stack_.platform; }
-
-  void FireDuringCommandWaits(std::vector<uint32_t> indices) {
-    h().fake().FireDuringCommandWaits(kDev, std::move(indices));
-  }
-  std::vector<std::pair<uint32_t, Seen>> TakeCommandWaitDeliveries() {
-    std::vector<std::pair<uint32_t, Seen>> out;
-    for (const auto& [index, d] : h().fake().TakeCommandWaitDeliveries()) {
-      out.emplace_back(index, Observe(d));
-    }
-    return out;
-  }
   // `choice` < kInjectionChoices: which of the next two completion stores is dropped.
   static constexpr uint32_t kInjectionChoices = 2;
   void InjectFailure(uint32_t choice) { h().fake().DropCompletionStores(1, choice); }
   void Disarm() { h().fake().DropCompletionStores(0); }
-  Seen Fire(uint16_t index) { return Observe(h().Fire({kDev, index})); }
 
   bool Posted(VcpuId v, uint8_t vector) const { return h().IrrSet(v, vector); }
   bool Pending(VcpuId v) const { return h().AnyIrr(v); }
@@ -110,9 +126,6 @@ class AmdModelStack {
   std::string CheckLoadedPending(VcpuId) const { return ""; }  // the IRR is the vIRR itself
   std::vector<std::string> FakeViolations() { return {}; }
 
- private:
-  PostedHarness<>& h() { return stack_.harness; }
-  const PostedHarness<>& h() const { return stack_.harness; }
   static Seen Observe(const hw::fake::Delivery& d) {
     using hw::fake::DeliveryKind;
     Seen s;
@@ -137,18 +150,18 @@ class AmdModelStack {
     }
   }
 
+ private:
   const bool gappi_;
-  LogicalStack stack_;
 };
 
 // The VT-d stack: PI descriptors, wakeup vectors, invalidation-wait failures (a dropped store
 // times the driver out; an ITE or an IQE stops the queue).
-class VtdModelStack {
+class VtdModelStack : public FakeStackBase<VtdModelStack, VtdLogicalStack> {
  public:
   static constexpr bool kFreshDestinationWithCachedVector = false;  // the whole entry is cached
 
   explicit VtdModelStack(bool)
-      : stack_([] {
+      : FakeStackBase([] {
           VtdHarnessOptions o;
           o.num_cpus = kCpus;
           o.max_vcpus = kVcpus;
@@ -162,19 +175,6 @@ class VtdModelStack {
   absl::Status Init() {
     if (auto s = h().Init(platform()); !s.ok()) return s;
     return h().AddVcpus(kVcpus);
-  }
-  VtdPostedRouter<hw::fake::LogicalPlatform>& router() { return h().router(); }
-  hw::fake::LogicalPlatform& platform() { return stack_.platform; }
-
-  void FireDuringCommandWaits(std::vector<uint32_t> indices) {
-    h().fake().FireDuringCommandWaits(kDev, std::move(indices));
-  }
-  std::vector<std::pair<uint32_t, Seen>> TakeCommandWaitDeliveries() {
-    std::vector<std::pair<uint32_t, Seen>> out;
-    for (const auto& [index, d] : h().fake().TakeCommandWaitDeliveries()) {
-      out.emplace_back(index, Observe(d));
-    }
-    return out;
   }
   // `choice` < kInjectionChoices: the write's invalidation wait times out (ITE), its IEC flush
   // is refused (IQE), its wait store never comes, or the wait times out and then the rollback's
@@ -199,7 +199,6 @@ class VtdModelStack {
     }
   }
   void Disarm() { h().fake().ClearFaultInjection(); }
-  Seen Fire(uint16_t index) { return Observe(h().Fire({kDev, index})); }
 
   bool Posted(VcpuId v, uint8_t vector) const { return h().PirSet(v, vector); }
   bool Pending(VcpuId v) const { return h().control(v).on() != 0 || !h().PirEmpty(v); }
@@ -222,9 +221,6 @@ class VtdModelStack {
   }
   std::vector<std::string> FakeViolations() { return h().fake().violations(); }
 
- private:
-  VtdHarness<>& h() { return stack_.harness; }
-  const VtdHarness<>& h() const { return stack_.harness; }
   static Seen Observe(const hw::fake::VtdDelivery& d) {
     using hw::fake::VtdDeliveryKind;
     Seen s;
@@ -251,8 +247,6 @@ class VtdModelStack {
     }
     return s;
   }
-
-  VtdLogicalStack stack_;
 };
 
 enum class St { kIdle, kRunning, kSleeping, kBlockedAwake };

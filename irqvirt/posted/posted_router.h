@@ -34,6 +34,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
@@ -205,12 +206,9 @@ class PostedRouter {
     rebind_wakes_.fetch_add(1, std::memory_order_relaxed);
   }
   // The honest part of a failed update's message.
-  static const char* CacheNote(const hw::amd::IrteWriteResult& r) {
-    return r.cache_may_hold_new
-               ? " in memory, but the flush after the rollback failed too: the IOMMU may still "
-                 "use the new entry's cached root pointer and vector until a later "
-                 "invalidation succeeds"
-               : "";
+  static std::string CacheNote(const hw::amd::IrteWriteResult& r) {
+    return RollbackNote(r.cache_may_hold_new,
+                        "the IOMMU may still use the new entry's cached root pointer and vector");
   }
   void Retarget(VcpuId vcpu, int cpu);
   void RescanBlockedAfterOverflow();

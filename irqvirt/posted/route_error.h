@@ -100,9 +100,21 @@ inline absl::Status CheckHostVector(IrteRef irte, uint8_t host_vector) {
       "IRTE %#x:%u: host vector %#x is reserved (< 16)", irte.device_id, irte.index, host_vector));
 }
 
+// In a failed write's message when the flush after its rollback failed too, so that the IOMMU
+// may still use the new entry; a caller can look for it in the message.
+inline constexpr char kRollbackUnflushed[] = "the flush after the rollback failed too";
+
+// The note a failed write's message ends with: empty, or (when the rollback's flush failed)
+// `still_used`, what the IOMMU may go on using.
+inline std::string RollbackNote(bool rollback_unflushed, const char* still_used) {
+  if (!rollback_unflushed) return "";
+  return absl::StrFormat(" in memory, but %s: %s until a later invalidation succeeds",
+                         kRollbackUnflushed, still_used);
+}
+
 // `why` names the hardware failure; `note` (may be empty) says what the rollback could not undo.
 inline absl::Status BindFailed(uint32_t vcpu, IrteRef irte, uint8_t guest_vector, const char* why,
-                               const char* note) {
+                               const std::string& note) {
   return absl::UnavailableError(absl::StrFormat(
       "vCPU %u: binding IRTE %#x:%u (guest vector %#x) failed: %s; the IRTE and the vCPU "
       "lists are unchanged%s",
@@ -110,7 +122,7 @@ inline absl::Status BindFailed(uint32_t vcpu, IrteRef irte, uint8_t guest_vector
 }
 
 inline absl::Status RemapFailed(bool was_bound, uint32_t owner, IrteRef irte, const char* why,
-                                const char* note) {
+                                const std::string& note) {
   return absl::UnavailableError(
       absl::StrFormat("%sIRTE %#x:%u: switching to remapped mode failed: %s; unchanged%s",
                       was_bound ? absl::StrFormat("vCPU %u: ", owner) : std::string(),

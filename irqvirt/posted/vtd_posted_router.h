@@ -79,10 +79,8 @@ struct VtdVcpuConfig {
   int home_cpu = 0;
 };
 
-// The honest part of a failed IRTE write's message when the re-flush after the rollback failed.
-inline constexpr char kVtdCacheNote[] =
-    " in memory, but the flush after the rollback failed too: the unit may still use the new "
-    "entry until a later invalidation succeeds";
+// What the unit may go on using when the re-flush after a rollback failed (RollbackNote).
+inline constexpr char kVtdStillUsed[] = "the unit may still use the new entry";
 
 template <hw::Platform P>
 class VtdPostedRouter {
@@ -318,7 +316,7 @@ absl::Status VtdPostedRouter<P>::Bind(IrteRef irte, VcpuId vcpu, uint8_t guest_v
   const auto change = ownership_.Bind(irte, vcpu, guest_vector, Writer{*this, irte, guest_vector});
   if (!change.write.ok()) {
     return BindFailed(vcpu, irte, guest_vector, hw::intel::VtdErrorName(change.write.error),
-                      change.write.cache_may_hold_new ? kVtdCacheNote : "");
+                      RollbackNote(change.write.cache_may_hold_new, kVtdStillUsed));
   }
   return absl::OkStatus();
 }
@@ -347,7 +345,7 @@ absl::Status VtdPostedRouter<P>::Remap(IrteRef irte, uint8_t host_vector, uint32
   if (!change.write.ok()) {
     return RemapFailed(change.bound_before, change.previous_owner, irte,
                        hw::intel::VtdErrorName(change.write.error),
-                       change.write.cache_may_hold_new ? kVtdCacheNote : "");
+                       RollbackNote(change.write.cache_may_hold_new, kVtdStillUsed));
   }
   return absl::OkStatus();
 }

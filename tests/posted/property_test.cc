@@ -518,12 +518,12 @@ class Sequence {
     }
   }
 
-  // A write whose rollback's flush failed too says so (the routers' documented message): the
+  // A write whose rollback's flush failed too says so (kRollbackUnflushed in its message): the
   // unit may keep using the attempted entry until a later write's flush succeeds.
   void NoteWriteOutcome(uint16_t index, const absl::Status& s) {
     if (s.ok()) {
       lingering_[index].reset();
-    } else if (absl::StrContains(s.message(), "the flush after the rollback failed too")) {
+    } else if (absl::StrContains(s.message(), kRollbackUnflushed)) {
       lingering_[index] = attempt_;
       ++coverage_.rollbacks_unflushed;
     }

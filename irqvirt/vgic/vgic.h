@@ -250,13 +250,10 @@ class Vgic {
   // Routes an SPI to a vCPU. An SPI that is active stays where it is until it is deactivated,
   // then moves (gic.md §3.3).
   absl::Status RouteSpi(uint32_t intid, uint32_t vcpu) {
-    if (intid < kFirstSpi || intid >= num_intids()) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("INTID %u is not an SPI of this VM (SPIs are %u..%u)", intid, kFirstSpi,
-                          num_intids() - 1));
-    }
+    absl::StatusOr<Irq*> spi = LookupSpi(intid);
+    if (!spi.ok()) return spi.status();
     if (vcpu >= options_.num_vcpus) return UnknownVcpu(vcpu);
-    return Update(spis_[intid - kFirstSpi], [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
+    return Update(**spi, [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
       i.target = static_cast<int32_t>(vcpu);
     });
   }
@@ -308,10 +305,9 @@ class Vgic {
   // Removes it. Returns once no call of it is running or about to run, so `context` may be
   // freed then. Must not be called from a notifier.
   absl::Status RemoveDeactivationNotifier(uint32_t intid) {
-    if (intid < kFirstSpi || intid >= num_intids()) {
-      return absl::InvalidArgumentError(absl::StrFormat("INTID %u is not an SPI", intid));
-    }
-    Irq& irq = spis_[intid - kFirstSpi];
+    absl::StatusOr<Irq*> spi = LookupSpi(intid);
+    if (!spi.ok()) return spi.status();
+    Irq& irq = **spi;
     const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
     const bool had = irq.notifier != nullptr;
     irq.notifier = nullptr;
@@ -444,13 +440,12 @@ class Vgic {
   // back (ITARGETSR byte or IROUTER), `target` the vCPU it names (kNoVcpu: none, so the SPI is
   // forwarded nowhere).
   absl::Status SetSpiRouting(uint32_t intid, uint64_t routing, int32_t target) {
-    if (intid < kFirstSpi || intid >= num_intids()) {
-      return absl::InvalidArgumentError(absl::StrFormat("INTID %u is not an SPI", intid));
-    }
+    absl::StatusOr<Irq*> spi = LookupSpi(intid);
+    if (!spi.ok()) return spi.status();
     if (target != kNoVcpu && (target < 0 || static_cast<uint32_t>(target) >= num_vcpus())) {
       return UnknownVcpu(static_cast<uint32_t>(target));
     }
-    return Update(spis_[intid - kFirstSpi], [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
+    return Update(**spi, [&](Irq& i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(i.lock) {
       i.target = target;
       i.guest_routing = routing;
       i.guest_routing_target = target;
@@ -463,10 +458,9 @@ class Vgic {
     uint64_t guest_word;
   };
   absl::StatusOr<SpiRouting> GetSpiRouting(uint32_t intid) {
-    if (intid < kFirstSpi || intid >= num_intids()) {
-      return absl::InvalidArgumentError(absl::StrFormat("INTID %u is not an SPI", intid));
-    }
-    Irq& irq = spis_[intid - kFirstSpi];
+    absl::StatusOr<Irq*> spi = LookupSpi(intid);
+    if (!spi.ok()) return spi.status();
+    Irq& irq = **spi;
     const hw::IrqFlags f = platform_.LockIrqSave(irq.lock);
     const SpiRouting r{irq.target, irq.guest_routing_target == irq.target, irq.guest_routing};
     platform_.UnlockIrqRestore(irq.lock, f);
@@ -931,6 +925,15 @@ class Vgic {
   absl::Status UnknownVcpu(uint32_t vcpu) const {
     return absl::InvalidArgumentError(
         absl::StrFormat("vCPU %u does not exist (this VM has %u)", vcpu, options_.num_vcpus));
+  }
+
+  absl::StatusOr<Irq*> LookupSpi(uint32_t intid) {
+    if (intid < kFirstSpi || intid >= num_intids()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("INTID %u is not an SPI of this VM (SPIs are %u..%u)", intid, kFirstSpi,
+                          num_intids() - 1));
+    }
+    return &spis_[intid - kFirstSpi];
   }
 
   absl::StatusOr<Irq*> Lookup(uint32_t vcpu, uint32_t intid) {

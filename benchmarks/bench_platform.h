@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A minimal hw::Platform for benchmarks: a real test-and-set spinlock (the same one the KVM-style
 // baseline uses), no interrupt bookkeeping, and a wake callback that only counts.
 #ifndef IRQVIRT_BENCHMARKS_BENCH_PLATFORM_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GICv5 in-flight SPI fold: the per-exit cost of keeping a VM's in-flight virtual SPIs up to date
 // (GIC VDRCFG) so that their deactivation notifiers run, irqvirt against a model of the posted
 // KVM patch, in one binary so that ratios come from one run.

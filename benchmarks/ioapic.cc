@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // I/O APIC EOI path and route scans.
 //   BM_IoapicLevelCycle        assert, guest acknowledge, deassert, guest EOI through the
 //                              intercepted path (OnLapicEoi -> Remote IRR clear): one level IRQ.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Posted-interrupt routing benchmarks.
 //
 // BM_LoadPut/<mode>/<M>: one vCPU owning M IRTEs is loaded on a pCPU and put again — the work a

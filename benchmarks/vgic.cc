@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // vGIC list-register flush + fold, irqvirt against a model of KVM's pre-existing per-entry
 // algorithm, in one binary so that ratios come from one run.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The wakeup hot path, irqvirt against faithful reimplementations of the designs it replaces,
 // in one binary so that ratios come from one run:
 //   KvmList  per-pCPU intrusive doubly linked list under one IRQ-safe spinlock (KVM VMX

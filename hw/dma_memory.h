@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Memory a device reads and writes by physical address (DMA): interrupt remapping tables, command
 // buffers, logs, completion semaphores, vAPIC backing pages. The embedder supplies it (pinned,
 // physically contiguous, cache-coherent with the device); the fakes supply an in-memory version

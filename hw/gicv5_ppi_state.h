@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A GICv5 vCPU's PPI state as the hypervisor moves it around guest entry and exit: the
 // ICH_PPI_PENDR<n>_EL2 and ICH_PPI_ACTIVER<n>_EL2 pairs (128 PPIs, bit p%64 of register p/64;
 // gic.md §4.3, §4.4). The vGIC core writes `pendr` before entry and reads both after exit.

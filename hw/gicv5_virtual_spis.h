@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The GICv5 interrupt routing service (IRS) as the vGIC core needs it for a VM's virtual SPIs:
 // read one SPI's state and set or clear its pending state. On hardware both are GIC system
 // instructions executed at EL2 (gic.md §4.2, §4.5): GIC VDRCFG then ICC_ICSR_EL1, and GIC

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tear-free access to a 16-byte IRTE (AMD GA format, Intel VT-d). The IOMMU may read an entry at
 // any moment, so a 128-bit entry is replaced by one 16-byte compare-and-swap (x86-64 CMPXCHG16B;
 // Linux modify_irte_ga and the VT-d modify_irte use try_cmpxchg128) and read by one 16-byte atomic

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The local-APIC side of I/O APIC emulation: what the emulated I/O APIC needs from the vCPUs'
 // local APICs. The embedder implements it over its LAPIC emulation (or AVIC/APICv pages);
 // hw/fake/fake_lapics.h implements it with a guest model for tests.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A device's MMIO register window as the embedder maps it. Backends do every register access
 // through this interface (64-bit, at a byte offset), so the same driver code runs against real
 // hardware (the embedder's mapping, with its barriers) and against a fake device that acts on the

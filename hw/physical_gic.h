@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The host's physical GIC as the vGIC core needs it: a guest that deactivates a HW-mapped
 // virtual interrupt outside the list registers (EOIcount walk, trapped DIR) must have its
 // physical INTID deactivated by the hypervisor (ICC_DIR_EL1 / GICC_DIR), since no LR did it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What irqvirt needs from the embedding hypervisor's platform, as a C++20 concept. Hot paths
 // (the wakeup handler, park/unpark) take the platform as a template parameter so that the lock
 // and the wake call inline; the fakes in hw/fake/ model the same concept.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The virtual GIC CPU interface state that the vGIC core computes before a vCPU enters the
 // guest and reads back after it exits. A backend (GICv3 through system registers, GICv2 through
 // the GICH window) restores it into the hardware on entry and saves it on exit; the core never

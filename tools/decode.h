@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The register decoder behind `bazel run //tools:decode`: prints every field of a raw value by
 // name and flags non-zero reserved bits.
 #ifndef IRQVIRT_TOOLS_DECODE_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bazel run //tools:decode -- <kind> <hex words...>
 #include <cstdio>
 #include <string>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs the threaded tests (posted routing concurrency in both modes, the wakeup stress test) for
 # consecutive seeds under ThreadSanitizer, stopping at the first failure and printing its seed.
 #   tools/seed_sweep.sh [first_seed] [count]      (default: 1 200)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "examples/host_sim/arm64_host.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One simulated arm64 VM with GICv3 guests: irqvirt's vGIC core (irqvirt/vgic/vgic.h) over the
 // real GICv3 backend, which runs on the fake virtual CPU interface (hw/fake), and a guest model
 // (hw/fake/gic_guest.h) that acknowledges, EOIs and deactivates. Which exit calls what:

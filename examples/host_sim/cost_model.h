@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The cost model: how much simulated host time each piece of interrupt work takes.
 //
 // Handlers and exits are charged for the work they actually did, counted from irqvirt's own

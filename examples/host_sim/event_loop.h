@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A discrete-event loop: simulated time only moves when the next event is taken. Events at the
 // same instant run in the order they were scheduled, so a run is a pure function of its seed.
 #ifndef IRQVIRT_EXAMPLES_HOST_SIM_EVENT_LOOP_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A one-shot timer on the simulation's clock (hw::OneShotTimer), for the I/O APIC's
 // interrupt-storm guard: Arm schedules the owner's callback, Cancel or a later Arm voids it.
 // A hypervisor implements the same two calls over its own timer (an hrtimer, a timer wheel).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The command line: --name=value flags for every SimOptions field (see Usage()).
 #ifndef IRQVIRT_EXAMPLES_HOST_SIM_FLAGS_H_
 #define IRQVIRT_EXAMPLES_HOST_SIM_FLAGS_H_

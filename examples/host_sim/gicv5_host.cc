@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "examples/host_sim/gicv5_host.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One simulated arm64 VM with a GICv5 guest: the IRS (here hw::fake::FakeGicv5Irs under the
 // shipped VDRCFG/VDPEND backend) keeps each virtual SPI's state and the guest acknowledges and
 // deactivates without exits. What is left for the hypervisor, and what calls what:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Interrupt accounting: every interrupt a simulated device raises is counted once, and counted
 // delivered when a guest's handler consumes it. Interrupts of one source that arrive while an
 // earlier one is still pending merge in the hardware (an IRR bit, a pending latch, a held line);

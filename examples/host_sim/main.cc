@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ./bazelw run //examples:host_sim -- [flags]   (--help lists them)
 #include <iostream>
 #include <string>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What one simulation run is: the host's shape, the device traffic and the simulated time.
 // Every field has a command-line flag of the same name (see flags.h).
 #ifndef IRQVIRT_EXAMPLES_HOST_SIM_OPTIONS_H_

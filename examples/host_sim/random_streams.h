@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Independent, seeded random streams: one per traffic source, so that what one source draws
 // never depends on what the host did (a baseline run then sees exactly the same traffic).
 #ifndef IRQVIRT_EXAMPLES_HOST_SIM_RANDOM_STREAMS_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "examples/host_sim/report.h"
 
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The simulation's results as data, and their two renderings (text for people, JSON for
 // machines). Both are made from the same Report, so they always carry the same numbers.
 #ifndef IRQVIRT_EXAMPLES_HOST_SIM_REPORT_H_

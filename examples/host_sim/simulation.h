@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Runs the whole simulated host: the x86 half (and its baseline), the arm64 GICv3 VM and the
 // GICv5 VM, each on its own event loop, and collects one report.
 #ifndef IRQVIRT_EXAMPLES_HOST_SIM_SIMULATION_H_

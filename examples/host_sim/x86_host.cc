@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "examples/host_sim/x86_host.h"
 
 #include <algorithm>

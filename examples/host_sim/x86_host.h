@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One simulated x86 host: P pCPUs, VMs of vCPUs under a simple scheduler, assigned devices whose
 // MSIs the (fake) AMD IOMMU posts into the vCPUs' vAPIC pages, and one emulated I/O APIC per VM
 // with level-triggered lines. irqvirt does the interrupt work; this class is the hypervisor

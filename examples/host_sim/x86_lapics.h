@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The local-APIC side of one VM's I/O APIC (hw::LapicBus), implemented the way a hypervisor with
 // AVIC does it: over the same vAPIC backing pages that the IOMMU posts MSIs into. APIC ID =
 // vCPU index (physical destination mode), flat logical ID = 1 << index for the first eight.

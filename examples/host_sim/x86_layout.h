@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The simulated x86 host's numbering: which vectors, pins and IRTEs mean what. A hypervisor
 // picks its own; these only have to be distinct.
 #ifndef IRQVIRT_EXAMPLES_HOST_SIM_X86_LAYOUT_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The x86 platform adapter: what a hypervisor implements for irqvirt's hw::Platform concept.
 //
 // Locks, CPU numbering and APIC IDs come from hw::fake::LogicalPlatform (deterministic logical

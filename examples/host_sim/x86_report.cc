@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The end of an x86 run: every invariant irqvirt and the fakes can check, and the report.
 #include <algorithm>
 #include <cmath>

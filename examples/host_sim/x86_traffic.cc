@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The world around the x86 host: assigned devices fire MSIs (with storms), devices hold level
 // lines, guests re-route I/O APIC lines and change MSI affinity, and CPUs are unplugged. Each
 // source draws from its own random stream, so a baseline run sees exactly the same traffic.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AMD AVIC physical and logical APIC ID table entries.
 // Sources: AMD64 APM vol. 2 §15.29.3 "AVIC Tables"; Linux arch/x86/include/asm/svm.h
 // (AVIC_PHYSICAL_ID_ENTRY_*, AVIC_LOGICAL_ID_ENTRY_*) and arch/x86/kvm/svm/avic.c.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AMD IOMMU command buffer entries (16 bytes) used for interrupt remapping.
 // Sources: AMD IOMMU spec 48882 §2.4 "Commands" (COMPLETION_WAIT §2.4.1,
 // INVALIDATE_INTERRUPT_TABLE §2.4.5); Linux drivers/iommu/amd/iommu.c build_completion_wait,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The interrupt-remapping quadword of an AMD IOMMU device table entry (DTE bits 191:128). A DTE is
 // 256 bits; irqvirt programs only this quadword and leaves the DMA-translation ones to the
 // embedder.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One 8-byte GA log entry, written by the IOMMU when a guest-mode interrupt arrives for a vCPU
 // that is not running (IsRun = 0) and GALogIntr = 1.
 // Sources: AMD IOMMU spec 48882 §2.7.3 "Guest Virtual APIC Log"; Linux amd_iommu_types.h

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The 32-bit GA tag a hypervisor stores in a guest-mode IRTE: the IOMMU copies it into the GA
 // log so software can find the vCPU. Encoding as in current KVM (arch/x86/kvm/svm/avic.c, with
 // x2AVIC's 4096 vCPUs): a 20-bit VM id in bits 31:12 and a 12-bit vCPU index in bits 11:0.

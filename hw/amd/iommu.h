@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Register-exact AMD IOMMU driver for interrupt remapping with guest virtual APIC (AVIC) posting:
 // enabling (GA, GAM, then the GA log or GAPPI), per-device interrupt remapping tables, tear-free
 // IRTE updates with the invalidations the spec requires, the command buffer (INVALIDATE_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AMD IOMMU 32-bit (legacy) interrupt remapping table entry, used when Control.GAEn = 0.
 // Sources: AMD IOMMU spec 48882 §2.2.5.1; Linux drivers/iommu/amd/amd_iommu_types.h (union irte).
 #ifndef IRQVIRT_HW_AMD_IRTE32_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AMD IOMMU 128-bit interrupt remapping table entry (GA format, Control.GAEn = 1), in its two
 // views: remapped (GuestMode = 0) and guest virtual APIC (GuestMode = 1).
 // Sources: AMD I/O Virtualization Technology (IOMMU) Specification 48882, §2.2.5.2

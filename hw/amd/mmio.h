@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AMD IOMMU MMIO registers used by interrupt remapping, guest virtual APIC and the GA log.
 // Sources: AMD IOMMU spec 48882 §3.4 (MMIO registers); Linux drivers/iommu/amd/amd_iommu_types.h
 // (MMIO_* offsets, CONTROL_*, FEATURE_*, MMIO_STATUS_* bit numbers). Bits marked RFC come from

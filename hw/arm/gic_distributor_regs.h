@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The guest-facing GIC programming interface a hypervisor emulates: distributor (GICD) offsets
 // for GICv2 and GICv3, the GICv3 redistributor (GICR) frames, and the ID, control, type and
 // SGI-generation registers as a VM sees them. Interrupt-array registers (IGROUPR .. ICFGR)

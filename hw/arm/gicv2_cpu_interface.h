@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The GICv2 backend: moves hw::VgicCpuState in and out of the GICH_* registers through the GICH
 // MMIO window, in the order the GICv3 backend uses (gicv3_cpu_interface.h), translating the
 // values (gicv2_translation.h): save reads MISR and EISR while HCR still holds the entry's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GICv2 virtual interface control registers (the GICH_* MMIO window) and the GICV window offset
 // the hypervisor must trap. All registers are 32 bits wide and accessed as aligned words.
 // Sources: Arm GIC architecture specification v2, IHI 0048B §5.3 (GIC virtual interface control

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GICv2 register values to and from the abstract CPU-interface state (hw::VgicCpuState keeps
 // GICv3 ICH_*_EL2 layouts). The GICv2 fields are a subset of the GICv3 ones with the same
 // meaning (gic.md §2 against §1):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The GICv3 backend: moves hw::VgicCpuState in and out of the ICH_*_EL2 registers through a
 // system-register accessor, in the order KVM's hyp code uses (gic.md §1.6, §3.8 step 1):
 // save reads ELRSR and only the LRs that hold information, reads VMCR, keeps EOIcount only

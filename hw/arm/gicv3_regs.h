@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GICv3 virtualization control registers (ICH_*_EL2) and their system-register encodings.
 // Sources: Arm GIC architecture specification IHI 0069 §12.4 (ICH_* register descriptions);
 // Linux arch/arm64/tools/sysreg (ICH_HCR_EL2, ICH_VTR_EL2, ICH_MISR_EL2, ICH_VMCR_EL2) and

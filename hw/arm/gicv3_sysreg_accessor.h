@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The real system-register accessor for the GICv3 backend: mrs/msr by encoding, for EL2 code
 // on aarch64 (compiled only there). Each encoding the backend uses is a case, so the compiler
 // emits one instruction per register; an encoding the backend never uses reads as zero.

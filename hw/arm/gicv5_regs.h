@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GICv5 registers and system-instruction operands the vGIC's GICv5 support uses.
 // Sources, as collected in shared/reference/gic.md §4 and re-checked:
 //  - INTID format: Linux include/linux/irqchip/arm-gic-v5.h (GICV5_HWIRQ_ID / _TYPE).

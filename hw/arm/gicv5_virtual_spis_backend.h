@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The GICv5 backend of hw::Gicv5VirtualSpis: issues GIC VDRCFG / VDPEND and reads ICC_ICSR_EL1
 // through a GIC system-instruction accessor. On aarch64 the accessor executes `sys`/`mrs`
 // (with the ISB the query needs before ICSR is read, gic.md §4.2); tests pass the fake IRS, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The guest's GICv3 CPU interface system registers, ICC_*_EL1, which a vCPU reaches as their
 // virtual twins ICV_*_EL1 (same encodings), and the ICH_HCR_EL2 trap bit that sends each one to
 // EL2. Sources: IHI 0069 §12.2 (ICC_*), §12.4.4 (ICH_HCR_EL2.TC/TALL0/TALL1/TDIR) and the ICV_*

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AArch64 system-register encodings (op0, op1, CRn, CRm, op2), as MRS/MSR name them, and the
 // generic accessor concept the GIC backends move registers through. A backend is templated on
 // its accessor, so the code that runs against the fake in tests is the code shipped on aarch64.

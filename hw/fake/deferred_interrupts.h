@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Interrupts a fake IOMMU raises while it holds its own lock (a device firing while the driver
 // waits for a command or an invalidation), kept to be sent once the lock is released: the CPUs
 // they target see them after the fact, and a handler that calls back into the fake cannot

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hw/fake/fake_amd_iommu.h"
 
 #include <algorithm>

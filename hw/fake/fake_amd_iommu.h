@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A fake AMD IOMMU that plays the hardware below hw::amd::Iommu: it decodes the MMIO registers the
 // driver writes, consumes the command buffer from memory, keeps an IRTE cache, and delivers device
 // interrupts by reading the device table and the IRTE exactly as AMD IOMMU spec 48882 §2.2.5

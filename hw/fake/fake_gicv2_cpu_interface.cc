@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hw/fake/fake_gicv2_cpu_interface.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A fake GICv2 virtual CPU interface: the GICH_* window the hypervisor programs (reached by MMIO
 // offset through hw::MmioRegion, so the real GICv2 backend runs on top of it), and the GICV_*
 // operations a guest performs, as IHI 0048B §5 defines them:

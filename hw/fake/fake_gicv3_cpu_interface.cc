@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hw/fake/fake_gicv3_cpu_interface.h"
 
 #include <algorithm>

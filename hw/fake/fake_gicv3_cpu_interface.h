@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A fake GICv3 virtual CPU interface: the ICH_*_EL2 register file the hypervisor programs (read
 // and written by encoding, so the real GICv3 backend runs on top of it), and the ICV_*_EL1
 // operations a guest performs, acting on the list registers as IHI 0069 §12 defines:

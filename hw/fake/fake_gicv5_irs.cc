@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hw/fake/fake_gicv5_irs.h"
 
 #include <bit>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A fake GICv5 IRS for the virtual SPIs of `num_vms` VMs: it plays the hardware under
 // hw::arm::Gicv5VirtualSpisBackend, and the guest's side of those SPIs.
 // From gic.md §4: GIC VDRCFG queries a virtual interrupt and the result lands in the PE's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Fake local APICs with a guest model, implementing hw::LapicBus. Each vCPU has a real 4 KiB
 // APIC register page (IRR/ISR/TMR at their architectural offsets), an APIC ID (= vCPU index
 // unless set) and a flat-model logical ID (1 << vCPU for the first eight). Acknowledge follows the

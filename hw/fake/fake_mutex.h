@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fakes' mutex: std::mutex (ThreadSanitizer sees pthread locks, but not Debian's
 // uninstrumented Abseil) declared as a capability, so that clang's thread-safety analysis
 // checks the ABSL_GUARDED_BY fields behind it (it ignores std::mutex itself).

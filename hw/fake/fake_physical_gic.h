@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A fake host GIC that only tracks the active state of physical INTIDs, so that tests can see
 // whether a HW-mapped virtual interrupt's physical twin was deactivated, and exactly once.
 #ifndef IRQVIRT_HW_FAKE_FAKE_PHYSICAL_GIC_H_

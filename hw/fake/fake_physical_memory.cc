@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hw/fake/fake_physical_memory.h"
 
 #include <cstdlib>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // In-memory "physical" memory for fake devices: hw::DmaMemory allocations get made-up physical
 // addresses (starting at 4 GiB, so a PA is never mistaken for a small index), and a fake device
 // translates a PA back to the host pointer the way a real device's DMA would reach RAM.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hw/fake/fake_vtd_iommu.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A fake Intel VT-d remapping unit that plays the hardware below hw::intel::VtdIommu: it decodes
 // the registers the driver writes (GCMD one bit at a time, SIRTP latching IRTA, QIE, IRE, CFI),
 // fetches invalidation descriptors from the queue in memory, keeps an interrupt entry cache, and

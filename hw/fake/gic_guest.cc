@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hw/fake/gic_guest.h"
 
 #include "hw/arm/icc_sysregs.h"

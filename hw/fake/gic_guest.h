@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A guest operating system's interrupt handling on a fake virtual CPU interface (GICv3 or GICv2):
 // acknowledge, EOI in the architecture's order (the most recently acknowledged first, which is
 // what priority drop requires), and with EOImode 1 deactivate any priority-dropped interrupt in

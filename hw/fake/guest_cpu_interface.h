@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The guest's side of a fake virtual CPU interface, as the guest model (gic_guest.h) drives it:
 // GICv3's ICV_*_EL1 system registers or GICv2's GICV_* MMIO registers.
 #ifndef IRQVIRT_HW_FAKE_GUEST_CPU_INTERFACE_H_

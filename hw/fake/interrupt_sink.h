@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Where a fake device's outgoing interrupts go: a fixed-vector interrupt to a physical APIC ID, or
 // an AVIC doorbell to a running vCPU's pCPU. PlatformInterruptSink connects it to a fake platform
 // (LogicalPlatform or ThreadedPlatform): the APIC ID is looked up among the platform's CPUs and

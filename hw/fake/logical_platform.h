@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A deterministic fake platform: pCPUs are logical (the test says which CPU code runs on), and
 // interrupts are delivered synchronously when the target CPU has interrupts enabled, otherwise
 // as soon as it enables them. It records what real hardware would make fatal or invisible:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hw/fake/threaded_platform.h"
 
 #include <bit>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A fake platform whose pCPUs are real threads, for stress tests (run them under
 // --config=tsan). A thread becomes pCPU c with BindCurrentThread(c). Interrupts sent to a CPU
 // wait in its mailbox until that CPU's thread has interrupts enabled and calls PollInterrupts()

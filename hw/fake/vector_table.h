@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Handler registrations for the fake platforms: one slot per x86 vector. Unregister waits until
 // no dispatch of that vector is running, as free_irq() does, so the handler's context may be
 // freed as soon as it returns.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Intel VT-d invalidation-queue descriptors (128-bit form) used for interrupt remapping: the
 // interrupt entry cache invalidation and the invalidation wait. The descriptor type is 7 bits,
 // split over bits 11:9 (high part, 0 for both) and 3:0.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Intel VT-d 128-bit interrupt remapping table entry, in its two formats: remapped (IM = 0: the
 // IOMMU sends `vector` to `destination`) and posted (IM = 1: the IOMMU sets `virtual_vector`
 // in the posted-interrupt descriptor at pi_desc_address() and notifies per the descriptor).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Intel VT-d posted-interrupt descriptor (64 bytes, 64-byte aligned).
 // Sources: Intel VT-d specification §9.11 "Posted Interrupt Descriptor"; Linux
 // arch/x86/include/asm/posted_intr.h (struct pi_desc, POSTED_INTR_ON/SN); Xen PI_xAPIC_NDST_MASK.

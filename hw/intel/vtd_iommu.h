@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Register-exact Intel VT-d driver for interrupt remapping with posted interrupts: bring-up in the
 // architectural order (queued invalidation, the table pointer latched by SIRTP, an IEC flush
 // unless SIRTP does it, IRE, compatibility-format interrupts blocked), one interrupt remapping

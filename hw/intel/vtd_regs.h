@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Intel VT-d remapping-unit registers used for interrupt remapping, posting and queued
 // invalidation: capabilities, global command/status, fault status, the invalidation queue and
 // the interrupt remapping table address.

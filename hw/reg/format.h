@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Generic fmt::formatter for every hw::reg register: prints each field by name, in declaration
 // order, as `Name{field=0x1f flag=1 ...}`. Non-zero reserved ranges are appended and flagged
 // with `!` (`rsvd[11:8]=0x3!`) so a decoder shows malformed values at a glance.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // hw::reg — typed hardware registers and in-memory entries, declared like a datasheet table.
 //
 //   class Irte32 : public hw::reg::Register<Irte32, 32> {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // I/O APIC registers: the 64-bit redirection table entry and the ID, version and arbitration
 // registers. Sources: Intel 82093AA I/O APIC datasheet §3.2; Linux arch/x86/include/asm/io_apic.h
 // (struct IO_APIC_route_entry, IO_APIC_reg_00/01/02); KVM arch/x86/kvm/ioapic.h.

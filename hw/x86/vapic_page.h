@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The 4 KiB virtual APIC page (AMD AVIC backing page, or a software LAPIC's register page).
 // Layout from the standard local APIC register map (Intel SDM vol. 3 §11.4.1 Table 11-1; Linux
 // arch/x86/include/asm/apicdef.h): each 256-bit register (ISR, TMR, IRR) is eight 32-bit words at

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Per-vCPU EOI interception sets for an emulated I/O APIC.
 //
 // A vCPU's EOI of vector v must reach the I/O APIC when (1) the vCPU is a destination of an entry

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "irqvirt/ioapic/ioapic.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A guest-facing I/O APIC (82093AA-compatible, optionally version 0x20 with the EOI register),
 // with per-vCPU EOI interception and stale-EOI rescans.
 //

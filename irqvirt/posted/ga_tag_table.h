@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GA tag -> vCPU lookup for the GA log handler. The GA log names a vCPU only by the 32-bit tag
 // its IRTEs carry; this table, sized at creation, answers "which vCPU is that now?" and is the
 // teardown barrier: once Erase(tag) returns, no handler can wake that vCPU any more, so entries

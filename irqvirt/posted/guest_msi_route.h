@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Which guest MSIs can be posted, for either router (AMD PostedRouter, VtdPostedRouter): neither
 // IOMMU posts one interrupt into several vCPUs, and only fixed / lowest-priority deliveries are
 // interrupts a posted IRTE can carry (NMI, SMI, INIT, ExtINT are not).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // IRTE ownership, the vendor-neutral half of posted-interrupt routing. Every IRTE the router has
 // bound to a vCPU is on exactly that vCPU's list. A bind that moves an IRTE to another vCPU holds
 // both vCPUs' locks (lower id first) across the hardware write and the list move, so the move is

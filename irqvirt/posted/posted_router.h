@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Posted-interrupt routing through the AMD IOMMU's guest-mode IRTEs (AVIC).
 //
 // A device interrupt (one IRTE) is bound to a (vCPU, guest vector). The router owns the IRTE from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What went wrong in a posted-interrupt routing operation. Hot paths (load, put, block) return
 // this small value (no allocation); cold callers turn it into an absl::Status that names the vCPU
 // and the IRTE.

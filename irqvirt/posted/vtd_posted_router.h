@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Posted-interrupt routing through Intel VT-d posted IRTEs and posted-interrupt descriptors.
 //
 // Bind writes a posted IRTE (IM = 1) naming the vCPU's PI descriptor and the guest vector; from

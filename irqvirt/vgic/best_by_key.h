@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The `limit` entries with the lowest keys seen so far, in ascending key order, in fixed
 // storage: how the flush picks the interrupts for the LRs and the fold picks the ones EOIcount
 // deactivated, without sorting the AP list.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Emulation of a trapped ICV_*_EL1 access (a GICv3 guest's CPU interface register) against the
 // vCPU's saved list registers, VMCR and active priorities, giving exactly what the hardware would
 // have given had it not trapped. Needed because a CPU without ICH_VTR_EL2.TDS can trap DIR only

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The window in which a dispatcher holds collected deactivation notifiers: odd while it has
 // read a notifier under an interrupt lock and not yet finished calling it. Removing a notifier
 // clears it under the interrupt lock and then waits for an odd window to close, so that once

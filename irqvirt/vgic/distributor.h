@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The guest-facing GIC distributor (GICD) of a GICv2 or a GICv3 guest, over the vGIC core's
 // interrupt state. An embedder calls it from the MMIO exit of an access to the distributor
 // frame, on the accessing vCPU's run loop after Fold:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The per-interrupt register arrays a GIC distributor and a GICv3 redistributor's SGI_base frame
 // share (IGROUPR, ISENABLER/ICENABLER, ISPENDR/ICPENDR, ISACTIVER/ICACTIVER, IPRIORITYR, ICFGR),
 // emulated over the vGIC core's interrupt state. One bank is the INTIDs one frame exposes for

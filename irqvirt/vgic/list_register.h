@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Encoding an interrupt into a GICv3 list register, and the AP-list sort key. Both are pure:
 // the same encoding builds the real LRs on flush and the pseudo-LRs that deactivate interrupts
 // outside the LRs (gic.md §3.7, §3.8).

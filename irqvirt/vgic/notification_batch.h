@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Deactivation notifications collected under vGIC locks and delivered after every lock is
 // released. Fixed capacity, sized for the most one fold can produce: one per list register,
 // one per EOIcount step (EOIcount is 5 bits) and one per cross-vCPU DIR request.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The guest-facing GICv3 redistributors of a GICv3 guest, over the vGIC core's interrupt state:
 // one RD_base and one SGI_base frame (64 KiB each) per vCPU, vCPU i's at i * 128 KiB of one
 // contiguous region (IHI 0069 §12.10). The embedder calls it from the MMIO exit of an access to

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Software-generated interrupts a guest sends: GICD_SGIR writes of a GICv2 guest, and trapped
 // ICC_SGI0R_EL1 / ICC_SGI1R_EL1 / ICC_ASGI1R_EL1 writes of a GICv3 guest (EL1 writes to them
 // trap to EL2 while HCR_EL2.IMO/FMO are set). Each target gets the SGI through the core: a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The MPIDR_EL1 affinity each vCPU of a GICv3 guest has, which GICD_IROUTER, GICR_TYPER and
 // ICC_SGI1R_EL1 name it by. vCPU i is Aff0 = i % 16, Aff1 = i / 16, Aff2 = Aff3 = 0, as KVM
 // assigns them: 16 PEs per Aff0 range, so that one ICC_SGI1R_EL1 TargetList (16 bits, RS = 0)

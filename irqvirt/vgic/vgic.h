@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The vGIC core for GICv3 guests: per-interrupt state, per-vCPU AP lists, list-register flush
 // before guest entry and fold after exit, LR overflow without guest live-lock, the DIR-trap
 // handler, injection and deactivation notifiers. The behaviour follows KVM's LR-overflow design

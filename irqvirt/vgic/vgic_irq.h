@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The state of one virtual interrupt (SGI, PPI or SPI) as the vGIC core tracks it, and the
 // predicates every other piece of the core decides by. Guarded by the interrupt's own lock.
 #ifndef IRQVIRT_VGIC_VGIC_IRQ_H_

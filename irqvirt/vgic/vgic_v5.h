@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The vGIC core for GICv5 VMs: the PPI fold, and in-flight SPI tracking so that an SPI's
 // deactivation notifier (the resample hook of a level-triggered, VFIO-style device) runs once
 // the guest has consumed and deactivated it. On GICv5 the IRS keeps a virtual SPI's state and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Why a park request was refused. Hot paths return this enum (no allocation); cold callers turn
 // it into an absl::Status that names the vCPU and the CPU.
 #ifndef IRQVIRT_IRQVIRT_WAKEUP_PARK_ERROR_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Vendor-neutral "does this blocked vCPU have an interrupt waiting?" checks, used by the wakeup
 // handler for every parked vCPU it scans. Each is a few loads, allocation- and lock-free.
 #ifndef IRQVIRT_IRQVIRT_WAKEUP_PENDING_H_

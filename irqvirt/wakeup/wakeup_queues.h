@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Per-CPU wakeup queues for blocked vCPUs, and the wakeup-vector handler.
 //
 // When a vCPU blocks, the hardware can no longer post its device interrupts into a running guest;

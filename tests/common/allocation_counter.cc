@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tests/common/allocation_counter.h"
 
 #include <cstdlib>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Counts every operator new made by the calling thread while a measured region runs, to prove a
 // hot path allocates nothing. Linking this library replaces the global operator new/delete.
 #ifndef IRQVIRT_TESTS_COMMON_ALLOCATION_COUNTER_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Drives a libFuzzer entry point (LLVMFuzzerTestOneInput, linked in from a fuzz target) in a
 // bounded CI test: every file of a checked-in corpus, then seeded random inputs. An invariant
 // violation aborts inside the target with its own message.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Reads a fuzz input as a little-endian byte stream; past its end every read is 0, so a
 // truncated input is a valid (shorter) sequence of operations.
 #ifndef IRQVIRT_TESTS_COMMON_FUZZ_INPUT_H_

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Seeds for randomized tests: taken from an environment variable when set (to reproduce a
 // failure), a fixed default otherwise, so CI runs are deterministic.
 #ifndef IRQVIRT_TESTS_COMMON_SEED_H_

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The host_sim binary as a user runs it: exit 0 and the report for a clean run, exit 2 and a
 # message on stderr for bad flags, a JSON object for --json, and a progress line on stderr
 # only for runs longer than a couple of seconds (a short run prints none).

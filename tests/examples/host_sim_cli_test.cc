@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // host_sim's command line: bad flags exit 2 with a message, --help exits 0, and --json carries
 // exactly the numbers of the text report.
 #include <sstream>

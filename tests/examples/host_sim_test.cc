@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The simulated host (examples/host_sim) as a library: it runs clean for several seeds in both
 // posted-interrupt modes and on arm64, it is deterministic, and its accounting catches
 // deliberately injected defects.

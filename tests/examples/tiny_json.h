@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A tiny JSON reader for tests: parses a document and flattens it to "a.b.c" -> value text
 // (numbers as written, strings unescaped, true/false/null as words). Enough to check that
 // host_sim's --json output is well formed and carries its numbers; not a general parser.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AMD IOMMU and AVIC layouts. Expected raw values are worked out by hand from the bit tables in
 // AMD IOMMU spec 48882 / Linux amd_iommu_types.h, as written in each comment.
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GICv3 ICH_*_EL2 layouts and system-register encodings. Expected raw values are worked out by
 // hand from the bit tables in shared/reference/gic.md §1 (Arm IHI 0069 §12.4, Linux
 // arch/arm64/tools/sysreg and asm/sysreg.h), as written in each comment; none is computed by the

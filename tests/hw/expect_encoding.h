@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Checks a system-register / system-instruction encoding field by field, so that a failure
 // names the field that is wrong.
 #ifndef IRQVIRT_TESTS_HW_EXPECT_ENCODING_H_

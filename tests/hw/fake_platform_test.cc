@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fake platforms' interrupt vector table, as the wakeup queues and the posted router rely on
 // it: a registration that is refused (the vector is taken) leaves the live handler and its
 // context untouched (issue 14, story 6: the refused one used to overwrite the context first, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Golden values for the guest-facing GIC distributor / redistributor layouts and offsets
 // (hw/arm/gic_distributor_regs.h), computed by hand from IHI 0048B ch. 4 and IHI 0069 §12.9-12.11
 // (as Linux include/linux/irqchip/arm-gic.h and arm-gic-v3.h name the bits).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The GICv2 backend's GICH access order (the GICv3 backend's, translated) and the fake GICv2
 // interface's answers to accesses the hardware does not have. Raw values are hand-computed from
 // the GICH bit tables (tests/hw/gicv2_registers_test.cc).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GICv2 GICH_* layouts and offsets, and their translation to the abstract (ICH layout) state.
 // Expected raw values are worked out by hand from the bit tables in shared/reference/gic.md §2
 // (Arm IHI 0048B §5.3, Linux include/linux/irqchip/arm-gic.h), as written in each comment; none

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GICv5 register layouts, operands and encodings (hw/arm/gicv5_regs.h). Expected raw values are
 // worked out by hand from the bit tables in shared/reference/gic.md §4, re-checked against Linux
 // arch/arm64/tools/sysreg (GICv5 patches), include/linux/irqchip/arm-gic-v5.h and the armreg-style

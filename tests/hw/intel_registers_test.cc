@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Golden values for the VT-d layouts, worked out by hand from the bit positions in the VT-d
 // specification (rev. 5.10 §9.9, §9.10, §6.5.2.8, §6.5.2.9, §11.4) and Linux's
 // include/linux/dmar.h / drivers/iommu/intel/iommu.h definitions — not by the code under test.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The register facility itself: field access, checked setters, reserved bits, layout checks and
 // the generic formatter, on small registers defined here.
 #include "hw/reg/register.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // vAPIC page, Intel PI descriptor and I/O APIC layouts; expected values worked out by hand.
 #include <fmt/format.h>
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fake local APICs play the hardware's priority rules (Intel SDM vol. 3 §11.8.3.1-§11.8.5,
 // AMD APM vol. 2 §16.6): TPR masking, ISR nesting, EOI of the highest in-service vector, and the
 // guest model that runs nested handlers. Asserted on what a guest would see.

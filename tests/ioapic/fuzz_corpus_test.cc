@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Runs the I/O APIC fuzz target over the checked-in corpus and over seeded random inputs, for a
 // bounded number of inputs (CI). Any invariant violation aborts with a message.
 #include "tests/common/fuzz_corpus.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Fuzz target for the guest-facing I/O APIC: sequences of MMIO reads/writes (every access size,
 // bad sizes, odd and unaligned offsets), line changes, guest acknowledges/EOIs, direct LAPIC
 // interrupts and storm-timer expiries. Invariants checked after every operation:

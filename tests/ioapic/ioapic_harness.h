@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Test harness: an Ioapic wired to fake LAPICs (whose guest EOIs go through OnLapicEoi, as a
 // hypervisor's EOI exit would, recording whether each was intercepted) and a fake timer, with
 // register helpers that speak MMIO only.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The I/O APIC: register model, edge/level semantics, masking, EOI and re-delivery, the storm
 // guard, the three reconfiguration stories, the kvm-unit-tests x86/ioapic.c scenarios, and the
 // split-irqchip hook, and callbacks that call back in. Everything is asserted on what the fake

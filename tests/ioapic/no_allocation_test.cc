@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The EOI path allocates nothing: every operator new in this binary is counted while a guest
 // EOIs level interrupts (with an ack notifier, a stale-EOI rescan, the storm guard deferring a
 // re-delivery, the EOI register) and while a split embedder's exit handler processes EOIs.

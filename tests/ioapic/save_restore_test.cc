@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // I/O APIC save/restore and reset: a guest migrated at any point of the reconfiguration stories or
 // of random sequences sees exactly what it would have seen without the migration; bad snapshots
 // are refused and change nothing; Reset gives the power-on state.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // hw::amd::Iommu (the driver) against hw::fake::FakeAmdIommu (the hardware below it).
 #include "hw/amd/iommu.h"
 

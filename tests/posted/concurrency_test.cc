@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The property test's core claims with real threads (run under --config=tsan; tagged
 // "concurrency"): pCPU threads load / put / block / unblock their vCPUs and take interrupts (the
 // GA log handler on CPU 0, the wakeup vectors everywhere), a device thread fires IRTEs, and a

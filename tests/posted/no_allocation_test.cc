@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The router's hot paths allocate nothing: load / put / block / unblock with their IRTE updates
 // (including GAPPIDis invalidations through the command buffer), and the GA log interrupt handler
 // with its overflow rescan; on VT-d, load / put / block / unblock (PI descriptor updates, parking)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A whole AMD posted-interrupt stack on fakes, for tests and benchmarks: a deterministic logical
 // platform, fake physical memory, the fake IOMMU below the real driver (hw::amd::Iommu), the
 // wakeup queues (GAPPI mode) and the router. vCPU v's backing page lives in fake memory, so the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The router's stories, asserted on what the fake IOMMU and the fake platform observed.
 #include "irqvirt/posted/posted_router.h"
 

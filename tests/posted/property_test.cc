@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Seeded property test, one reference model for both IOMMUs: thousands of random sequences of
 // bind / unbind (remap) / rebind, load / put / block / unblock / migrate, device interrupts
 // (bursts that overflow the GA log, a GA log CPU that is busy with interrupts off), CPU offline /

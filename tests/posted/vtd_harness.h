@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A whole Intel VT-d posted-interrupt stack on fakes, for tests and benchmarks: a platform, fake
 // physical memory, the fake remapping unit below the real driver (hw::intel::VtdIommu), the wakeup
 // queues over PI descriptors and the VT-d router. vCPU v's PI descriptor lives in fake memory, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // hw::intel::VtdIommu (the driver) against hw::fake::FakeVtdIommu (the hardware below it).
 #include "hw/intel/vtd_iommu.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The VT-d router's stories on the fake remapping unit: what the unit posts and notifies as the
 // vCPU runs, is preempted, blocks, wakes and migrates; CPU offline; rebinding; invalidation
 // failures; interrupts that cannot be posted.

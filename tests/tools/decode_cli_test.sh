@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The decode binary: exit 0 and fields for good input, exit 2 and usage for bad input.
 set -u
 bin=tools/decode

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "irqvirt/vgic/best_by_key.h"
 
 #include <gtest/gtest.h>

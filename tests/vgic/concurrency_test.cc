@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The vGIC core with real threads (run under --config=tsan; tagged "concurrency"). Four vCPU
 // threads, each bound to its own pCPU of a ThreadedPlatform, run a GICv3 guest on a fake virtual
 // CPU interface with the real backend, wired as tests/vgic/vgic_harness.h wires it: Flush +

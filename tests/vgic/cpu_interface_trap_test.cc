@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Trapped ICV_* accesses a hypervisor did not ask for: a CPU without ICH_VTR_EL2.TDS traps DIR
 // only with TC, which traps PMR, RPR and CTLR too, and errata workarounds trap whole groups.
 // The core's emulation must give the guest exactly what the untrapped hardware would have: the

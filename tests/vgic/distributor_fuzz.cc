@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Fuzz target for the guest-facing GIC: sequences of distributor and redistributor MMIO
 // accesses (every width, misaligned and reserved offsets, garbage values), SGI register writes,
 // guest CPU-interface operations (acknowledge, EOI, DIR through the harness's guest model),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Runs the vGIC distributor fuzz target over the checked-in corpus and over seeded random inputs,
 // for a bounded number of inputs (CI). Any invariant violation aborts with a message.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The guest-facing distributor, modelled on what kvm-unit-tests arm/gic.c checks (gic.md §5):
 // IPIs to one / all but self / self / a target list, each target acknowledging exactly once with
 // the right sender; the `active` test (acknowledge, then clear the active state through

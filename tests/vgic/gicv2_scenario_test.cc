@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Stories only a GICv2 guest on the GICv2 backend lives through: an SGI sent by several vCPUs is
 // delivered once per sender, one sender per LR, with the sender in GICV_IAR[12:10]; a GICV_DIR
 // naming another sender than the active one deactivates nothing; and the GICH registers the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A guest's accesses to its distributor, redistributors and SGI registers on a VgicHarness, as
 // a hypervisor routes them: the access traps, so the accessing vCPU exits (Fold) if it is in the
 // guest, the access is emulated on its run loop, it re-enters (Flush), and the kicks the access

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Flush, fold, inject, the DIR trap and notifier dispatch allocate nothing: every operator new
 // in this binary is counted while the measured region runs (the guest model and the fake
 // hardware are allocation-free too), on the GICv3 and on the GICv2 backend.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Seeded random sequences of injections, guest acknowledges, EOIs (EOImode 0 and 1), DIRs (on
 // the acknowledging vCPU or another), group and priority-mask changes and vCPU exits, with 1..16
 // list registers, checked against a reference model of an ideal CPU interface with unlimited

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The guest-facing GICv3 redistributors: the RD_base frame (TYPER naming each vCPU and Last on
 // the last one, WAKER, the read-only ID registers) and the SGI_base frame's SGI/PPI registers of
 // any vCPU, as a GICv3 guest's boot code and kvm-unit-tests use them. Expected values follow

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Stories a hypervisor's arm64 guest lives through, asserted on what the guest observes on the
 // fake virtual CPU interface (and on the fake physical GIC for HW-mapped interrupts). Every story
 // runs on the GICv3 backend and on the GICv2 backend (a GICv2 guest): the harness each test

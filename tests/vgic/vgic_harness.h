@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The vGIC core on fake GIC hardware, wired as a hypervisor wires it: per vCPU a fake virtual
 // CPU interface (GICv3, or GICv2 with a GICv2 guest), the real backend for it on top, a saved
 // hw::VgicCpuState, and a guest model. Enter/Exit are the run loop's two halves; a trapped DIR

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The GICv5 vGIC core with real threads (run under --config=tsan; tagged "concurrency").
 //
 // Stress (RunStress): four vCPU threads, each bound to its own pCPU of a ThreadedPlatform, play

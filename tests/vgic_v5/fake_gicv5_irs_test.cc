@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fake GICv5 IRS, driven through the shipped backend (Gicv5VirtualSpisBackend) the way the
 // vGIC core drives the hardware, and through the guest's CPU-interface operations.
 #include "hw/fake/fake_gicv5_irs.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Injection (GIC VDPEND), the fold (PPIs, VDRCFG queries, pops) and notifier dispatch allocate
 // nothing, even with every SPI of a 64-SPI VM deactivated in one exit: every operator new in
 // this binary is counted while the measured region runs (the fake IRS and the guest's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Seeded random sequences for the GICv5 vGIC core (irqvirt/vgic/vgic_v5.h) on the fake IRS,
 // checked against a reference model of deactivation notifications. A VM of 3 vCPUs and 48 SPIs
 // (a random mix of edge and level, random priorities and targets): devices inject (edges; level

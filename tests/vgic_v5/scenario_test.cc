@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GICv5 in-flight SPI tracking against the fake IRS: what an embedder relies on when a
 // level-triggered device's resample hook hangs off an SPI's deactivation.
 #include <array>

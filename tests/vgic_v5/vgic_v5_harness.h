@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The GICv5 vGIC core on the fake IRS, wired as a hypervisor wires it: the shipped
 // VDRCFG/VDPEND backend over the fake, one VgicV5 for the VM, and the guest's operations
 // (configure, acknowledge, priority drop, deactivate) played on the fake IRS. Exit(v) is what

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Park, Unpark, PrepareToBlock and the wakeup handler allocate nothing: every operator new in
 // this binary is counted while a measured region runs.
 #include <gtest/gtest.h>

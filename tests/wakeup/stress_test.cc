@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Stress: threads as pCPUs load/put/block/unblock vCPUs, device threads post interrupts the way
 // the IOMMU does (IRR, then the wakeup vector to the IRTE's destination when the vCPU is not
 // running), handlers run on the pCPU threads, and one pCPU repeatedly goes offline and online.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Test helper: separately allocated, zeroed, 4 KiB-aligned vAPIC pages.
 #ifndef IRQVIRT_TESTS_WAKEUP_VAPIC_PAGES_H_
 #define IRQVIRT_TESTS_WAKEUP_VAPIC_PAGES_H_

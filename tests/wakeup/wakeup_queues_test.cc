@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Deterministic tests of the wakeup queues on the logical fake platform: park/unpark/handler,
 // the GAPPI RFC review findings, the block/post race windows, CPU offline, destroy while parked,
 // and sharded wakeup vectors.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Re-exports Bazel's native C++ rules (offline shim for Bazel 4.2.3)."""
 
 cc_binary = native.cc_binary

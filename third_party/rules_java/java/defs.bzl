@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Re-exports Bazel's native Java rules (offline shim for Bazel 4.2.3)."""
 
 java_binary = native.java_binary

@@ -85,6 +85,7 @@ class Arm64Host {
     bool asleep = false;
     int max_in_flight = 0;
     int track = -1, irq_track = -1, host_track = -1;
+    uint32_t ap_list_traced = 0;
   };
   struct LevelDevice {
     uint64_t work = 0;

@@ -51,19 +51,21 @@ std::string Usage() {
          "  --arch=x86|arm64|both    which half to simulate (both)\n"
          "  --mode=all|galog|gappi|vtd  x86 hosts: AMD GA log, AMD GAPPI, Intel VT-d, or all (all)\n"
          "  --seed=N                 random seed (1)\n"
-         "  --duration_us=N          simulated device traffic, 100..2000000 (100000)\n"
+         "  --duration_us=N          simulated device traffic, 100..2000000 (20000)\n"
          "  --pcpus=N                x86 pCPUs, 2..64 (4)\n"
          "  --vms=N                  x86 VMs, 1..64 (4)\n"
          "  --vcpus=N                vCPUs per VM (x86 and each arm64 VM), 1..16 (4)\n"
          "  --devices=N              x86 assigned devices, 4 IRTEs each, 1..256 (8)\n"
          "  --lrs=N                  arm64 GICv3 list registers per vCPU, 1..16 (4)\n"
          "  --msi_rate=R             MSIs per ms per device, 0..1000 (4)\n"
-         "  --storm_rate=R           MSI storms per ms, 0..10 (0.25)\n"
-         "  --storm_len_us=N         a storm's length, 1..10000 (300)\n"
-         "  --storm_per_us=R         a storm's MSIs per us, 0.01..50 (6)\n"
-         "  --line_rate=R            I/O APIC level-line assertions per ms per pin, 0..100 (2)\n"
+         "  --storm_rate=R           MSI storms per ms, 0..10 (0.3)\n"
+         "  --storm_len_us=N         a storm's length, 1..10000 (50)\n"
+         "  --storm_per_us=R         a storm's MSIs per us, 0.01..50 (20)\n"
+         "  --line_rate=R            I/O APIC line work events per ms per pin, 0..100 (2)\n"
          "  --reroute_rate=R         guest I/O APIC re-routes per ms per VM, 0..100 (1)\n"
          "  --spi_rate=R             arm64 GICv3 SPIs per ms, 0..2000 (60)\n"
+         "  --batch_rate=R           arm64 GICv3 batches (more SPIs at once than LRs) per ms,\n"
+         "                           0..100 (1)\n"
          "  --v5_spi_rate=R          arm64 GICv5 SPIs per ms, 0..2000 (40)\n"
          "  --json                   machine-readable output\n"
          "  --no_baseline            skip the baseline runs (KVM's GA log restart)\n"
@@ -152,6 +154,7 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<std::string>& args) {
       {"line_rate", number(0, 100, &o.line_rate)},
       {"reroute_rate", number(0, 100, &o.reroute_rate)},
       {"spi_rate", number(0, 2000, &o.spi_rate)},
+      {"batch_rate", number(0, 100, &o.batch_rate)},
       {"v5_spi_rate", number(0, 2000, &o.v5_spi_rate)},
   };
   for (const std::string& arg : args) {

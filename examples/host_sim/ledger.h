@@ -200,18 +200,42 @@ class InterruptLedger {
 // prints. Recording is a few stores; formatting happens only when a story is told.
 class StoryLog {
  public:
-  // `fmt` is a literal with up to three %lld / %llx conversions for a, b, c.
-  void Add(uint64_t subject, cost::Ns at, const char* fmt, long long a = 0, long long b = 0,
+  // A literal with up to three %lld / %llx conversions (flags allowed: "%#llx"), checked when it
+  // is compiled: a wrong conversion would read a, b, c as something else when the story is told.
+  class Format {
+   public:
+    consteval Format(const char* text) : text_(text) {  // NOLINT: implicit from a literal
+      int conversions = 0;
+      for (const char* p = text; *p != '\0'; ++p) {
+        if (*p != '%') continue;
+        ++p;
+        if (*p == '%') continue;
+        while (*p == '#' || *p == '-' || *p == '0' || (*p >= '1' && *p <= '9') || *p == '.') ++p;
+        if (p[0] != 'l' || p[1] != 'l' || (p[2] != 'd' && p[2] != 'x' && p[2] != 'u')) {
+          throw "story formats take %lld, %llu or %llx only";  // not a constant expression
+        }
+        p += 2;
+        ++conversions;
+      }
+      if (conversions > 3) throw "story formats take at most three arguments";
+    }
+    const char* text() const { return text_; }
+
+   private:
+    const char* text_;
+  };
+
+  void Add(uint64_t subject, cost::Ns at, Format fmt, long long a = 0, long long b = 0,
            long long c = 0) {
     Ring& r = rings_[subject];
-    r.entries[r.next % kDepth] = {at, fmt, a, b, c};
+    r.entries[r.next % kDepth] = {at, fmt.text(), a, b, c};
     ++r.next;
   }
   // The last few entries of `subject`, oldest first, one per line, indented.
   std::string Tell(uint64_t subject, const std::string& title) const;
 
  private:
-  static constexpr size_t kDepth = 14;
+  static constexpr size_t kDepth = 20;
   struct Entry {
     cost::Ns at = 0;
     const char* fmt = nullptr;

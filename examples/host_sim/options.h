@@ -30,21 +30,22 @@ struct SimOptions {
   Arch arch = Arch::kBoth;
   std::vector<X86Mode> x86_modes = {X86Mode::kGaLog, X86Mode::kGappi, X86Mode::kVtd};
   uint64_t seed = 1;
-  uint64_t duration_us = 100000;  // device traffic runs this long; then the host drains
+  uint64_t duration_us = 20000;  // device traffic runs this long; then the host drains
   // x86
   int pcpus = 4;
   int vms = 4;
   int vcpus = 4;             // per VM (x86, and each arm64 VM)
   int devices = 8;           // assigned devices posting MSIs, 4 IRTEs each
   double msi_rate = 4;       // MSIs per ms per device
-  double storm_rate = 0.25;  // storms per ms (all devices together)
-  int storm_len_us = 300;    // a storm's length
-  double storm_per_us = 6;   // a storm's MSIs per µs
+  double storm_rate = 0.3;   // storms per ms (all devices together)
+  int storm_len_us = 50;     // a storm's length
+  double storm_per_us = 20;  // a storm's MSIs per µs
   double line_rate = 2;      // level-line work items per ms per I/O APIC pin
   double reroute_rate = 1;   // guest I/O APIC re-programmings per ms per VM
   // arm64
   int lrs = 4;              // list registers per vCPU
   double spi_rate = 60;     // GICv3 SPIs per ms (edge and level together)
+  double batch_rate = 1;    // GICv3 batches per ms: more SPIs for one vCPU at once than LRs
   double v5_spi_rate = 40;  // GICv5 SPIs per ms
   bool json = false;
   bool baseline = true;  // also run the documented baselines on the same event stream

@@ -54,13 +54,15 @@ SimOptions CheckOptions(SimOptions o) {
   // guard, CPUs going offline, bursts on every arm64 vCPU.
   o.check = true;
   o.stop_at_first_failure = true;
-  o.duration_us = 4000;
-  o.storm_rate = 1.5;
-  o.storm_len_us = 150;
-  o.storm_per_us = 8;
+  o.duration_us = 3000;
+  o.msi_rate = 8;
+  o.storm_rate = 1;
+  o.storm_len_us = 100;
+  o.storm_per_us = 6;
   o.line_rate = 6;
   o.reroute_rate = 3;
-  o.spi_rate = 120;
+  o.spi_rate = 200;
+  o.batch_rate = 5;
   o.v5_spi_rate = 120;
   return o;
 }

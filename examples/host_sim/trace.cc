@@ -22,13 +22,13 @@ const char* CatName(TraceCat c) {
     case TraceCat::kHost:
       return "host";
     case TraceCat::kGuest:
-      return "guest";
+      return "vcpu";
     case TraceCat::kGuestIrq:
-      return "guest_irq";
+      return "irq";
     case TraceCat::kDevice:
-      return "device";
+      return "dev";
     case TraceCat::kIommu:
-      return "iommu";
+      return "post";
     case TraceCat::kLost:
       return "lost";
     case TraceCat::kEvent:
@@ -248,9 +248,16 @@ void Trace::Write(std::string& out, FILE* file) const {
       case 'i':
         out += ",\"name\":";
         AppendJsonString(out, names_[static_cast<size_t>(e.name)]);
-        out += ",\"cat\":\"";
-        out += CatName(e.cat);
-        out += e.ph == 'i' ? "\",\"s\":\"t\"}" : "\"}";
+        if (e.ph == 'i') {
+          out += ",\"s\":\"t\"}";
+        } else if (e.cat == TraceCat::kGuestIrq || e.cat == TraceCat::kLost) {
+          // Only the slices the flows end in say what they are: the rest need no category.
+          out += ",\"cat\":\"";
+          out += CatName(e.cat);
+          out += "\"}";
+        } else {
+          out += "}";
+        }
         break;
       case 'C': {
         out += ",\"name\":";
@@ -263,8 +270,8 @@ void Trace::Write(std::string& out, FILE* file) const {
       default:  // flows: one name and category for all, told apart by id
         out += ",\"id\":";
         AppendInt(out, static_cast<long long>(e.id));
-        out += e.ph == 'f' ? ",\"name\":\"irq\",\"cat\":\"flow\",\"bp\":\"e\"}"
-                           : ",\"name\":\"irq\",\"cat\":\"flow\"}";
+        out += e.ph == 'f' ? ",\"name\":\"i\",\"cat\":\"f\",\"bp\":\"e\"}"
+                           : ",\"name\":\"i\",\"cat\":\"f\"}";
         break;
     }
     flush();

@@ -145,7 +145,8 @@ void X86Host::CheckStranded(const char* after) {
     v.stranded = true;
     ++lost_wakeups_;
     trace_.Instant(v.track, loop_.now(), "lost wakeup: interrupt pending, no wakeup coming");
-    stories_.Add(static_cast<uint64_t>(g), loop_.now(), "LOST WAKEUP (found after %lld)", 0);
+    stories_.Add(static_cast<uint64_t>(g), loop_.now(),
+                 "LOST WAKEUP: blocked, interrupt pending, no wakeup coming");
     if (!baseline_) {
       Failure(absl::StrFormat("vCPU %d is blocked with an interrupt pending (IRR vector %#x) and "
                               "no wakeup coming (checked after %s)",
@@ -287,18 +288,34 @@ void X86Host::WakeRequested(uint32_t vcpu, cost::Ns when, int cpu) {
   loop_.At(when, [this, g] { Wake(g); });
 }
 
+// The wake, in the flows of the interrupts that were waiting for it (each flow once: GA log
+// entries ask again and again for the same vCPU).
 void X86Host::TraceWakeSteps(int g, int cpu, cost::Ns at) {
   if (!trace_.enabled()) return;
+  Vcpu& v = vcpus_[g];
   const uint64_t lo = x86::MsiKey(g, 0), hi = x86::MsiKey(g, 0xff);
+  uint64_t newest = v.last_wake_flow;
   msi_ledger_.ForEachRaiseIn(lo, hi, [&](uint64_t, const InterruptLedger::Raise& r) {
+    if (r.flow <= v.last_wake_flow) return;
     trace_.FlowStep(r.flow, pcpus_[cpu].track, at);
+    newest = std::max(newest, r.flow);
   });
+  v.last_wake_flow = newest;
+}
+
+// The GA log's fill level, from the IOMMU's head and tail, when it has moved by 8 entries.
+void X86Host::TraceGaLogFill() {
+  const uint32_t fill = posting_->GaLogEntriesQueued();
+  if (fill == ga_log_fill_traced_ ||
+      (fill != 0 && fill + 8 > ga_log_fill_traced_ && fill < ga_log_fill_traced_ + 8)) {
+    return;
+  }
+  ga_log_fill_traced_ = fill;
+  trace_.Counter(pid_, loop_.now(), "GA log fill", fill);
 }
 
 void X86Host::HandlerDone(int cpu, uint8_t vector) {
-  if (vector == posting_->GaLogVector()) {
-    trace_.Counter(pid_, loop_.now(), "GA log fill", posting_->GaLogEntriesQueued());
-  }
+  if (vector == posting_->GaLogVector() && trace_.enabled()) TraceGaLogFill();
   CheckStranded(vector == posting_->GaLogVector()     ? "the GA log handler"
                 : vector == posting_->PostedVector()  ? "a notification handler"
                                                       : "a wakeup-vector handler");

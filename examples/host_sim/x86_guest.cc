@@ -43,11 +43,11 @@ void X86Host::GuestTakeNext(int g) {
   page.Set(hw::x86::ApicVectorReg::kIsr, vector);
   v.handler_vector = vector;
   v.handler_start = loop_.now();
+  v.handler_deadline = loop_.now() + cost::kGuestIrqHandler;
   const uint64_t he = ++v.handler_epoch;
   loop_.After(cost::kGuestIrqHandler, [this, g, he] { HandlerEnd(g, he); });
   const bool line = vector >= x86::kFirstLineVector &&
                     vector < x86::kFirstLineVector + x86::kLinesPerVm;
-  stories_.Add(static_cast<uint64_t>(g), loop_.now(), "guest takes vector %#llx", vector);
   if (!line) {
     // The handler consumes the pending state the IRR bit held: one obligation.
     msi_ledger_.DeliverObligation(x86::MsiKey(g, vector), loop_.now(),
@@ -78,7 +78,7 @@ void X86Host::HandlerEnd(int g, uint64_t epoch) {
                                  trace_.FlowEnd(r.flow, v.irq_track, start);
                                });
     stories_.Add(0x10000 + x86::LineKey(v.vm, l), loop_.now(),
-                 "vCPU %lld serviced %lld items, %lld left", g, static_cast<long long>(n),
+                 "vCPU %lld serviced %lld item(s), %lld left", g, static_cast<long long>(n),
                  static_cast<long long>(line.work));
     if (line.work == 0) {
       SetLine(v.vm, l, false);

@@ -346,6 +346,7 @@ void X86Host::RunOn(int g, int cpu) {
   if (v.handler_vector >= 0) {
     // The guest's handler goes on where the preemption stopped it.
     const uint64_t he = ++v.handler_epoch;
+    v.handler_deadline = loop_.now() + v.handler_left;
     loop_.After(v.handler_left, [this, g, he] { HandlerEnd(g, he); });
   } else {
     GuestTakeNext(g);  // VM entry: the CPU evaluates the vAPIC page's IRR
@@ -363,8 +364,7 @@ void X86Host::StopRunning(int g) {
   ++v.epoch;
   if (v.handler_vector >= 0) {
     ++v.handler_epoch;
-    v.handler_left = std::max<cost::Ns>(
-        1, v.handler_start + cost::kGuestIrqHandler - loop_.now());
+    v.handler_left = std::max<cost::Ns>(1, v.handler_deadline - loop_.now());
     ++handlers_preempted_;
   }
   stories_.Add(static_cast<uint64_t>(g), loop_.now(), "leaves pCPU %lld (Put)", v.cpu);
@@ -426,7 +426,7 @@ void X86Host::BlockAfterHltExit(int g, uint64_t epoch) {
     v.wants_halt = false;
     pcpus_[cpu].running = -1;
     stories_.Add(static_cast<uint64_t>(g), loop_.now(),
-                 "Block on pCPU %lld: sleep (IRR %s, parked on pCPU %lld)", cpu,
+                 "Block on pCPU %lld: sleep (interrupt pending: %lld, parked on pCPU %lld)", cpu,
                  HasPending(g) ? 1 : 0, posting_->ParkedCpu(g));
     if (HasPending(g) && v.pending_since < 0) {
       v.pending_since = loop_.now();

@@ -96,7 +96,8 @@ class X86Host : public X86Platform::Listener, public hw::fake::InterruptSink {
     // The guest.
     int handler_vector = -1;     // the interrupt whose handler runs (-1: none)
     cost::Ns handler_start = 0;
-    cost::Ns handler_left = 0;   // the handler's remaining time while preempted
+    cost::Ns handler_deadline = 0;  // when the running handler ends
+    cost::Ns handler_left = 0;      // the handler's remaining time while preempted
     uint64_t handler_epoch = 0;  // invalidates a handler end after a preemption
     bool wants_halt = false;     // idle: it halts once nothing is pending
     bool take_scheduled = false;
@@ -109,6 +110,7 @@ class X86Host : public X86Platform::Listener, public hw::fake::InterruptSink {
     hw::DmaBuffer page;  // vAPIC page
     std::bitset<256> eoi_exit_bitmap;
     int track = -1, irq_track = -1;
+    uint64_t last_wake_flow = 0;  // the trace: flows already shown reaching a wake
   };
   struct Pcpu {
     bool online = true;
@@ -177,6 +179,7 @@ class X86Host : public X86Platform::Listener, public hw::fake::InterruptSink {
   void NextReroute(int vm, std::mt19937_64& rng, cost::Ns t);
   void NextAffinityChange(std::mt19937_64& rng, cost::Ns t);
   void NextHotplug(std::mt19937_64& rng, cost::Ns t);
+  void NextIrqsOff(int cpu, std::mt19937_64& rng, cost::Ns t);
   void LineWork(int vm, int line, uint64_t items);
   void SetLine(int vm, int line, bool level);
   void GuestReroute(int vm, int line, int new_dest);
@@ -200,6 +203,8 @@ class X86Host : public X86Platform::Listener, public hw::fake::InterruptSink {
 
   // Trace helpers.
   void TraceWakeSteps(int g, int cpu, cost::Ns at);
+  void TraceGaLogFill();
+  uint32_t ga_log_fill_traced_ = 0;
 
   const SimOptions options_;
   EventLoop& loop_;
@@ -237,7 +242,7 @@ class X86Host : public X86Platform::Listener, public hw::fake::InterruptSink {
   uint64_t migrations_ = 0, preemptions_ = 0, halts_ = 0, halt_aborts_ = 0;
   uint64_t hlt_window_doorbells_ = 0, handlers_preempted_ = 0;
   uint64_t offlines_ = 0, ga_log_retargets_ = 0;
-  uint64_t storms_ = 0, affinity_changes_ = 0;
+  uint64_t storms_ = 0, affinity_changes_ = 0, irqs_off_sections_ = 0;
   uint64_t eoi_exits_ = 0, stale_eoi_rescans_ = 0, rescans_processed_ = 0;
   uint64_t lines_high_at_eoi_ = 0, line_bursts_ = 0;
   uint64_t reroutes_ = 0, reroutes_in_flight_ = 0, mmio_exits_ = 0;

@@ -35,6 +35,13 @@ inline constexpr int kLineBurstItems = 6;
 inline constexpr uint32_t kStormThreshold = 4;
 inline constexpr cost::Ns kStormDelay = 20 * cost::kUs;
 
+// Host work with interrupts off (a long lock hold in a host driver, a flood of console
+// output): each pCPU now and then takes no interrupt for a while. An interrupt for it waits;
+// while the GA log CPU is in one, a storm to blocked vCPUs fills the GA log.
+inline constexpr double kIrqsOffPerMs = 1.0;  // per pCPU
+inline constexpr cost::Ns kIrqsOffMin = 50 * cost::kUs;
+inline constexpr cost::Ns kIrqsOffMax = 250 * cost::kUs;
+
 // How often the world changes.
 inline constexpr double kHotplugPerMs = 0.2;
 inline constexpr cost::Ns kOfflineFor = 1000 * cost::kUs;

@@ -57,8 +57,8 @@ void X86Host::Finish(Report& report) {
       const int g = static_cast<int>(key >> 8);
       if (baseline_ || told++ >= 3) return;
       for (const InterruptLedger::Raise& raise : r) {
-        trace_.Slice(vcpus_[g].irq_track, now, now + 2, "never delivered", TraceCat::kLost);
-        trace_.FlowEnd(raise.flow, vcpus_[g].irq_track, now);
+        trace_.Slice(vcpus_[g].irq_track, now + 10, now + 12, "never delivered", TraceCat::kLost);
+        trace_.FlowEnd(raise.flow, vcpus_[g].irq_track, now + 10);
       }
       broken.push_back(absl::StrFormat("vCPU %d: %u MSIs of vector %#llx raised since %.3f us "
                                        "were never delivered",
@@ -79,9 +79,9 @@ void X86Host::Finish(Report& report) {
   if (baseline_) {
     msi_ledger_.ForEachOutstanding([&](uint64_t key, const std::vector<InterruptLedger::Raise>& r) {
       const int g = static_cast<int>(key >> 8);
-      trace_.Slice(vcpus_[g].irq_track, now, now + 2, "never delivered", TraceCat::kLost);
+      trace_.Slice(vcpus_[g].irq_track, now + 10, now + 12, "never delivered", TraceCat::kLost);
       for (const InterruptLedger::Raise& raise : r) {
-        trace_.FlowEnd(raise.flow, vcpus_[g].irq_track, now);
+        trace_.FlowEnd(raise.flow, vcpus_[g].irq_track, now + 10);
       }
     });
   }
@@ -98,7 +98,7 @@ void X86Host::Finish(Report& report) {
     c.lost = lost;
     c.baseline = baseline_;
     report.components.push_back(c);
-    if (!baseline_ && lost != 0) {
+    if (!baseline_ && lost != 0 && !loop_.stopped()) {
       report.failures.push_back(absl::StrFormat("%s: %u lost", c.title, lost));
     }
   };
@@ -169,6 +169,7 @@ void X86Host::Finish(Report& report) {
                {"cpu_offlines", double(offlines_)},
                {"ga_log_cpu_moves", double(ga_log_retargets_)},
                {"storms", double(storms_)},
+               {"irqs_off_sections", double(irqs_off_sections_)},
                {"msi_affinity_changes", double(affinity_changes_)},
                {"iommu_commands", double(posting_->CommandsExecuted())}};
   Section& io = report.AddSection(key + "_ioapic", name + ": I/O APIC");

@@ -34,6 +34,7 @@ void X86Host::Start() {
   }
   NextAffinityChange(NewStream(3), 0);
   NextHotplug(NewStream(4), 0);
+  for (int c = 0; c < options_.pcpus; ++c) NextIrqsOff(c, NewStream((uint64_t{4} << 32) + c), 0);
   loop_.After(0, [this] { Watchdog(); });
 }
 
@@ -94,50 +95,42 @@ void X86Host::FireMsi(size_t i) {
   Vcpu& v = vcpus_[g];
   msi_ledger_.Add(x86::MsiKey(g, irte.vector), p.held, now, flow);
   const uint64_t story = static_cast<uint64_t>(g);
-  std::string what;
   switch (p.how) {
     case Posted::How::kDoorbell:
       ++doorbells_;
       stories_.Add(story, now, "MSI %#llx posted, doorbell to pCPU %lld (already pending: %lld)",
                    irte.vector, p.cpu, p.held);
-      if (trace_.enabled()) what = absl::StrFormat("doorbell pCPU %d", p.cpu);
       break;
     case Posted::How::kNotify:
       ++notifications_;
       stories_.Add(story, now, "MSI %#llx posted, vector %#llx sent to pCPU %lld", irte.vector,
                    p.vector, p.cpu);
-      if (trace_.enabled()) what = absl::StrFormat("vector %#x to pCPU %d", p.vector, p.cpu);
       break;
     case Posted::How::kGaLog:
       ++ga_log_posts_;
       stories_.Add(story, now, "MSI %#llx posted, GA log entry (already pending: %lld)",
                    irte.vector, p.held);
-      what = "GA log entry";
       break;
     case Posted::How::kGaLogDropped:
       ++ga_log_drops_;
       stories_.Add(story, now, "MSI %#llx posted, its GA log entry DROPPED (log full or stopped)",
                    irte.vector);
-      what = "GA log entry dropped";
       if (trace_.enabled()) trace_.Instant(iommu_track_, now, "GA log overflow: entry dropped");
       break;
     case Posted::How::kQuiet:
       ++quiet_posts_;
       stories_.Add(story, now, "MSI %#llx posted, no notification (already pending: %lld)",
                    irte.vector, p.held);
-      what = "no notification";
       break;
     case Posted::How::kFault:
       break;
   }
   if (trace_.enabled()) {
-    const cost::Ns at = trace_.SerialSlice(
-        iommu_track_, now, cost::kPostLatency,
-        absl::StrFormat("%#x -> vCPU %d: %s", irte.vector, g, what), TraceCat::kIommu);
-    trace_.FlowStep(flow, iommu_track_, at);
-    if (mode_ == X86Mode::kGaLog) {
-      trace_.Counter(pid_, now, "GA log fill", posting_->GaLogEntriesQueued());
-    }
+    // Where it was posted: into this vCPU's vAPIC page (or PI descriptor), in the state its
+    // track shows (running on a pCPU: the doorbell or notification went there; blocked: the GA
+    // log or its wakeup queue, whose handler's slice is the next step).
+    trace_.FlowStep(flow, v.track, now);
+    if (mode_ == X86Mode::kGaLog) TraceGaLogFill();
   }
   CheckNotification(irte, p);
   if (v.state == State::kBlocked && v.pending_since < 0) {
@@ -284,6 +277,23 @@ void X86Host::NextAffinityChange(std::mt19937_64& rng, cost::Ns t) {
       ChargeCommands(vcpus_[to].cpu, commands, "Bind");
     }
     NextAffinityChange(rng, t);
+  });
+}
+
+// Host work with interrupts off on `cpu`: interrupts for it wait until it is done.
+void X86Host::NextIrqsOff(int cpu, std::mt19937_64& rng, cost::Ns t) {
+  t += Exponential(rng, x86::kIrqsOffPerMs);
+  if (t >= end_of_traffic_) return;
+  const cost::Ns length = std::uniform_int_distribution<cost::Ns>(x86::kIrqsOffMin,
+                                                                  x86::kIrqsOffMax)(rng);
+  loop_.At(t, [this, cpu, &rng, t, length] {
+    if (pcpus_[cpu].online) {
+      const cost::Ns start = platform_.Charge(cpu, length);
+      ++irqs_off_sections_;
+      trace_.Slice(pcpus_[cpu].track, start, start + length, "host work, interrupts off",
+                   TraceCat::kHost);
+    }
+    NextIrqsOff(cpu, rng, t);
   });
 }
 

@@ -342,6 +342,7 @@ void X86Host::RunOn(int g, int cpu) {
     loop_.After(run, [this, g, epoch] { HaltTimer(g, epoch); });
   }
   const uint64_t slice = ++p.slice_epoch;
+  p.preempt_due = false;
   loop_.After(kSlice, [this, cpu, slice] { Preempt(cpu, slice); });
   if (v.handler_vector >= 0) {
     // The guest's handler goes on where the preemption stopped it.
@@ -374,11 +375,16 @@ void X86Host::Preempt(int cpu, uint64_t slice) {
   Pcpu& p = pcpus_[cpu];
   if (p.slice_epoch != slice || p.running < 0) return;
   const int g = p.running;
-  if (p.runqueue.empty() || vcpus_[g].state != State::kRunning) {
+  if (p.runqueue.empty()) {
     const uint64_t next = ++p.slice_epoch;
     loop_.After(kSlice, [this, cpu, next] { Preempt(cpu, next); });
     return;
   }
+  if (vcpus_[g].state != State::kRunning) {
+    p.preempt_due = true;  // in its HLT exit: decided when Block returns
+    return;
+  }
+  p.preempt_due = false;
   StopRunning(g);
   ++preemptions_;
   // Load balancing: a preempted vCPU goes to the least loaded CPU, which migrates it.
@@ -440,6 +446,7 @@ void X86Host::BlockAfterHltExit(int g, uint64_t epoch) {
       loop_.After(0, [this, g] { Wake(g); });
     }
     CheckStranded("Block");
+    pcpus_[cpu].preempt_due = false;
     Dispatch(cpu);
     return;
   }
@@ -458,6 +465,10 @@ void X86Host::BlockAfterHltExit(int g, uint64_t epoch) {
   const uint64_t next = ++v.epoch;
   loop_.After(Exponential(guest_rng_, 1e6 / static_cast<double>(kMeanGuestRun)),
               [this, g, next] { HaltTimer(g, next); });
+  if (pcpus_[cpu].preempt_due) {
+    Preempt(cpu, pcpus_[cpu].slice_epoch);  // its slice ended during the exit
+    return;
+  }
   GuestTakeNext(g);
 }
 

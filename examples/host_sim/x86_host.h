@@ -117,6 +117,7 @@ class X86Host : public X86Platform::Listener, public hw::fake::InterruptSink {
     int running = -1;
     std::deque<int> runqueue;
     uint64_t slice_epoch = 0;
+    bool preempt_due = false;  // the slice ended during an HLT exit: preempt if Block backs out
     std::deque<uint8_t> inflight;  // vectors the IOMMU sent that have not arrived yet
     int track = -1;
   };

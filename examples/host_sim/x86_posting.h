@@ -98,9 +98,10 @@ class PostingUnit {
   virtual uint64_t RescanChecks() = 0;
   virtual absl::Status CheckInvariants() = 0;
   virtual std::vector<std::string> HardwareViolations() = 0;
-  // Figures for the report, from the library's and the fakes' own counters.
-  virtual void AddFigures(Report& report, const std::string& key_suffix,
-                          const std::string& title_suffix) = 0;
+  // Figures for the report, from the library's and the fakes' own counters: a section
+  // `key` + "_iommu" titled `name` + ": ...", and (not for a baseline) its mechanisms.
+  virtual void AddFigures(Report& report, const std::string& key, const std::string& name,
+                          bool baseline) = 0;
 };
 
 // `rescan_after_overflow` false: KVM's GA log restart (the documented baseline).

@@ -182,10 +182,11 @@ class AmdPosting : public PostingUnit {
   }
   std::vector<std::string> HardwareViolations() override { return {}; }
 
-  void AddFigures(Report& report, const std::string& key, const std::string& title) override {
+  void AddFigures(Report& report, const std::string& key, const std::string& name,
+                  bool baseline) override {
     const irqvirt::posted::RouterStats rs = router_->stats();
     if (mode_ == X86Mode::kGaLog) {
-      Section& g = report.AddSection("x86_ga_log" + key, "x86 GA log" + title);
+      Section& g = report.AddSection(key + "_iommu", name + ": the GA log");
       g.metrics = {{"entries", double(hw_->ga_log_entries_written())},
                    {"drops", double(hw_->ga_log_entries_dropped())},
                    {"interrupts", double(hw_->ga_log_interrupts())},
@@ -194,12 +195,12 @@ class AmdPosting : public PostingUnit {
                    {"rescan_checks", double(rs.overflow_rescan_checks)},
                    {"rescan_wakes", double(rs.overflow_rescan_wakes)},
                    {"entry_wakes", double(rs.ga_log_wakes)}};
-      if (key != "_baseline") report.Mechanism("x86_galog_overflow_rescans", double(rs.overflow_rescans));
+      if (!baseline) report.Mechanism("x86_galog_overflow_rescans", double(rs.overflow_rescans));
     } else {
-      Section& g = report.AddSection("x86_gappi" + key, "x86 GAPPI" + title);
+      Section& g = report.AddSection(key + "_iommu", name + ": the IOMMU");
       g.metrics = {{"gappi_interrupts", double(hw_->gappi_interrupts())},
                    {"gappi_dis_deferred", double(rs.gappi_dis_deferred)}};
-      report.Mechanism("x86_gappi_interrupts", double(hw_->gappi_interrupts()));
+      if (!baseline) report.Mechanism("x86_gappi_interrupts", double(hw_->gappi_interrupts()));
     }
   }
 

@@ -178,13 +178,16 @@ class VtdPosting : public PostingUnit {
   }
   std::vector<std::string> HardwareViolations() override { return hw_->violations(); }
 
-  void AddFigures(Report& report, const std::string& key, const std::string& title) override {
-    Section& s = report.AddSection("x86_vtd" + key, "x86 VT-d" + title);
+  void AddFigures(Report& report, const std::string& key, const std::string& name,
+                  bool baseline) override {
+    Section& s = report.AddSection(key + "_iommu", name + ": the remapping unit");
     s.metrics = {{"posted_notifications", double(notifications_)},
                  {"notifications_outside_guest", double(outside_guest_)},
                  {"pir_syncs", double(syncs_)},
                  {"iec_invalidations", double(CommandsExecuted())}};
-    report.Mechanism("x86_vtd_notifications_outside_guest", double(outside_guest_));
+    if (!baseline) {
+      report.Mechanism("x86_vtd_notifications_outside_guest", double(outside_guest_));
+    }
   }
 
  private:

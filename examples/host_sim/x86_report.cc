@@ -125,7 +125,6 @@ void X86Host::Finish(Report& report) {
       deferred += st->deferred_by_storm_guard;
     }
   }
-  const std::string tag = " [" + name + "]";
   Section& w = report.AddSection(key + "_wakeups", name + ": wakeups and handlers");
   w.metrics = {{"wakes", double(wakes_)},
                {"lost_wakeups", double(lost_wakeups_)},
@@ -141,7 +140,7 @@ void X86Host::Finish(Report& report) {
                {"vcpus_scanned", double(vcpus_scanned_)},
                {"host_kicks", double(host_kicks_)}};
   if (dropped_wakes_ != 0) w.metrics.push_back({"dropped_wakes_defect", double(dropped_wakes_)});
-  posting_->AddFigures(report, Key(), tag);
+  posting_->AddFigures(report, key, name, baseline_);
   if (mode_ != X86Mode::kGaLog) {
     Section& g = report.AddSection(key + "_wakeup_irqs", name + ": wakeup-vector interrupts per CPU");
     for (int c = 0; c < options_.pcpus; ++c) {

@@ -39,7 +39,10 @@ void Arm64Host::Vcpu::DirTrapped(uint32_t value) {
   if (absl::Status s = host.vgic_->HandleDirTrap(id, value); !s.ok()) {
     host.Failure("HandleDirTrap: " + std::string(s.message()));
   }
-  host.Charge(*this, cost::kDirTrap, absl::StrFormat("DIR trap (INTID %u)", value));
+  host.Charge(*this, cost::kDirTrap,
+              host.trace_.enabled()
+                  ? host.trace_.Name(absl::StrFormat("DIR trap (INTID %u)", value))
+                  : -1);
   host.Enter(*this);
 }
 
@@ -138,10 +141,10 @@ void Arm64Host::Start() {
 // ------------------------------------------------------------------------------------------
 // The run loop.
 
-cost::Ns Arm64Host::Charge(Vcpu& v, cost::Ns ns, const std::string& what) {
+cost::Ns Arm64Host::Charge(Vcpu& v, cost::Ns ns, int name) {
   const cost::Ns start = std::max(v.busy_until, loop_.now());
   v.busy_until = start + ns;
-  trace_.Slice(v.host_track, start, start + ns, what, TraceCat::kHost);
+  trace_.Slice(v.host_track, start, start + ns, name, TraceCat::kHost);
   return start;
 }
 
@@ -163,15 +166,18 @@ void Arm64Host::Enter(Vcpu& v) {
   v.backend.Restore(v.state);
   v.in_guest = true;
   if (!trace_.enabled()) {
-    Charge(v, static_cast<cost::Ns>(v.state.used_lrs) * cost::kListRegister, "");
+    Charge(v, static_cast<cost::Ns>(v.state.used_lrs) * cost::kListRegister, -1);
     return;
   }
   const uint32_t listed = vgic_->ApListLength(v.id);
-  const cost::Ns start =
-      Charge(v, std::max<cost::Ns>(2, static_cast<cost::Ns>(v.state.used_lrs) * cost::kListRegister),
-             listed > static_cast<uint32_t>(options_.lrs)
-                 ? absl::StrFormat("entry: flush, %u listed > %d LRs", listed, options_.lrs)
-                 : absl::StrFormat("entry: flush %d LRs", v.state.used_lrs));
+  const int lrs = v.state.used_lrs;
+  const int name =
+      listed > static_cast<uint32_t>(options_.lrs)
+          ? trace_.Name(absl::StrFormat("entry: flush, %u listed > %d LRs", listed, options_.lrs))
+          : flush_names_.Get(trace_, static_cast<size_t>(lrs),
+                             [&] { return absl::StrFormat("entry: flush %d LRs", lrs); });
+  const cost::Ns start = Charge(
+      v, std::max<cost::Ns>(2, static_cast<cost::Ns>(lrs) * cost::kListRegister), name);
   if (listed != v.ap_list_traced) {
     v.ap_list_traced = listed;
     trace_.Counter(pid_, loop_.now(), absl::StrFormat("AP list vCPU %u", v.id), listed);
@@ -205,7 +211,9 @@ void Arm64Host::Exit(Vcpu& v) {
   Charge(v,
          cost::kVcpuExit + static_cast<cost::Ns>(lrs) * cost::kListRegister +
              static_cast<cost::Ns>(notifications_ - notified) * cost::kNotifier,
-         trace_.enabled() ? absl::StrFormat("exit: fold %d LRs", lrs) : std::string());
+         trace_.enabled() ? fold_names_.Get(trace_, static_cast<size_t>(lrs),
+                                            [&] { return absl::StrFormat("exit: fold %d LRs", lrs); })
+                          : -1);
 }
 
 // Exit and re-enter while the maintenance interrupt is asserted or a kick is pending.
@@ -228,11 +236,12 @@ void Arm64Host::ServiceExits(Vcpu& v) {
       mi_lrenp_ += misr.lrenp();
       mi_eoi_ += misr.eoi();
       Charge(v, cost::kMaintenanceExit,
-             trace_.enabled() ? absl::StrFormat("maintenance exit (%s%s%s%s)",
-                                                misr.np() ? "NP " : "", misr.u() ? "U " : "",
-                                                misr.lrenp() ? "LRENP " : "",
-                                                misr.eoi() ? "EOI" : "")
-                              : std::string());
+             trace_.enabled() ? trace_.Name(absl::StrFormat("maintenance exit (%s%s%s%s)",
+                                                            misr.np() ? "NP " : "",
+                                                            misr.u() ? "U " : "",
+                                                            misr.lrenp() ? "LRENP " : "",
+                                                            misr.eoi() ? "EOI" : ""))
+                              : -1);
     } else {
       ++kick_exits_;
     }
@@ -359,8 +368,10 @@ void Arm64Host::Handle(Vcpu& v, uint32_t intid) {
   const cost::Ns now = loop_.now();
   cost::Ns at = now;
   if (trace_.enabled()) {
-    at = trace_.SerialSlice(v.irq_track, now, kAckSlice, absl::StrFormat("IRQ %u", intid),
-                            TraceCat::kGuestIrq);
+    at = trace_.SerialSlice(
+        v.irq_track, now, kAckSlice,
+        irq_names_.Get(trace_, intid, [&] { return absl::StrFormat("IRQ %u", intid); }),
+        TraceCat::kGuestIrq);
   }
   const auto end_flow = [&](const InterruptLedger::Raise& r) {
     trace_.FlowEnd(r.flow, v.irq_track, at);
@@ -402,8 +413,10 @@ void Arm64Host::RaiseEdge(uint32_t intid) {
   const bool held = EdgePendingHeld(intid);
   const uint64_t flow = trace_.NewFlow();
   if (trace_.enabled()) {
-    const cost::Ns at = trace_.SerialSlice(device_track_, now, cost::kMsiWrite,
-                                           absl::StrFormat("SPI %u", intid), TraceCat::kDevice);
+    const cost::Ns at = trace_.SerialSlice(
+        device_track_, now, cost::kMsiWrite,
+        spi_names_.Get(trace_, intid, [&] { return absl::StrFormat("SPI %u", intid); }),
+        TraceCat::kDevice);
     trace_.FlowStart(flow, device_track_, at);
   }
   ledger_.Add(intid, held, now, flow);
@@ -424,9 +437,10 @@ void Arm64Host::LevelWork(uint32_t intid, uint64_t items) {
   for (uint64_t i = 0; i < items; ++i) {
     const uint64_t flow = trace_.NewFlow();
     if (trace_.enabled()) {
-      const cost::Ns at = trace_.SerialSlice(device_track_, loop_.now(), cost::kMsiWrite,
-                                             absl::StrFormat("SPI %u work", intid),
-                                             TraceCat::kDevice);
+      const cost::Ns at = trace_.SerialSlice(
+          device_track_, loop_.now(), cost::kMsiWrite,
+          work_names_.Get(trace_, intid, [&] { return absl::StrFormat("SPI %u work", intid); }),
+          TraceCat::kDevice);
       trace_.FlowStart(flow, device_track_, at);
     }
     // The line is the pending state: a raise while it is high merges into it.

@@ -107,7 +107,8 @@ class Arm64Host {
   void Deactivate(Vcpu& v);
   void Wfi(Vcpu& v, uint64_t epoch);
   void Handle(Vcpu& v, uint32_t intid);
-  cost::Ns Charge(Vcpu& v, cost::Ns ns, const std::string& what);
+  // Host work on v's pCPU; `name` (an interned trace name, or -1) names its slice.
+  cost::Ns Charge(Vcpu& v, cost::Ns ns, int name);
   void SetAsleep(Vcpu& v, bool asleep);
   void RaiseEdge(uint32_t intid);
   void LevelWork(uint32_t intid, uint64_t items);
@@ -139,6 +140,7 @@ class Arm64Host {
   uint32_t handovers_ = 0;  // counter that picks every third DIR for another vCPU
   uint32_t next_burst_vcpu_ = 0;
   int pid_ = -1, device_track_ = -1;
+  TraceNames irq_names_, spi_names_, work_names_, flush_names_, fold_names_;
 
   InterruptLedger ledger_{"arm64 GICv3 SPIs"};
   StoryLog stories_;  // by INTID

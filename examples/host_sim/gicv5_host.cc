@@ -147,8 +147,11 @@ void Gicv5Host::GuestTake(uint16_t vpe) {
     const cost::Ns now = loop_.now();
     cost::Ns at = now;
     if (trace_.enabled()) {
-      at = trace_.SerialSlice(track, now, kAckSlice, absl::StrFormat("IRQ SPI %u", *id),
-                              TraceCat::kGuestIrq);
+      const uint32_t spi = *id;
+      at = trace_.SerialSlice(
+          track, now, kAckSlice,
+          irq_names_.Get(trace_, spi, [&] { return absl::StrFormat("IRQ SPI %u", spi); }),
+          TraceCat::kGuestIrq);
     }
     const auto end_flow = [&](const InterruptLedger::Raise& r) { trace_.FlowEnd(r.flow, track, at); };
     stories_.Add(*id, now, "vPE %lld acknowledges it", vpe);
@@ -188,8 +191,10 @@ void Gicv5Host::RaiseEdge(uint32_t id) {
   const bool held = irs_.State(kVmId, id).pending;
   const uint64_t flow = trace_.NewFlow();
   if (trace_.enabled()) {
-    const cost::Ns at = trace_.SerialSlice(device_track_, now, cost::kMsiWrite,
-                                           absl::StrFormat("SPI %u", id), TraceCat::kDevice);
+    const cost::Ns at = trace_.SerialSlice(
+        device_track_, now, cost::kMsiWrite,
+        spi_names_.Get(trace_, id, [&] { return absl::StrFormat("SPI %u", id); }),
+        TraceCat::kDevice);
     trace_.FlowStart(flow, device_track_, at);
   }
   ledger_.Add(id, held, now, flow);
@@ -197,9 +202,11 @@ void Gicv5Host::RaiseEdge(uint32_t id) {
   const uint64_t writes = vgic_->stats().pending_writes;
   if (!vgic_->Inject(id, true).ok()) Failure("Inject");
   if (trace_.enabled() && vgic_->stats().pending_writes != writes) {
-    const cost::Ns at = trace_.SerialSlice(irs_track_, now, cost::kPostLatency,
-                                           absl::StrFormat("VDPEND SPI %u -> vPE %u", id, Target(id)),
-                                           TraceCat::kIommu);
+    const cost::Ns at = trace_.SerialSlice(
+        irs_track_, now, cost::kPostLatency, vdpend_names_.Get(trace_, id, [&] {
+          return absl::StrFormat("VDPEND SPI %u -> vPE %u", id, Target(id));
+        }),
+        TraceCat::kIommu);
     trace_.FlowStep(flow, irs_track_, at);
   }
   if (!irs_.State(kVmId, id).pending) {
@@ -215,8 +222,10 @@ void Gicv5Host::LevelWork(uint32_t id, uint64_t items) {
   for (uint64_t i = 0; i < items; ++i) {
     const uint64_t flow = trace_.NewFlow();
     if (trace_.enabled()) {
-      const cost::Ns at = trace_.SerialSlice(device_track_, loop_.now(), cost::kMsiWrite,
-                                             absl::StrFormat("SPI %u work", id), TraceCat::kDevice);
+      const cost::Ns at = trace_.SerialSlice(
+          device_track_, loop_.now(), cost::kMsiWrite,
+          work_names_.Get(trace_, id, [&] { return absl::StrFormat("SPI %u work", id); }),
+          TraceCat::kDevice);
       trace_.FlowStart(flow, device_track_, at);
     }
     ledger_.Add(id, d.line, loop_.now(), flow);  // a high line is the pending state

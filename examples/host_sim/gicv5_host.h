@@ -98,6 +98,7 @@ class Gicv5Host {
   InterruptLedger ledger_{"arm64 GICv5 SPIs"};
   StoryLog stories_;  // by SPI ID
   int pid_ = -1, device_track_ = -1, irs_track_ = -1;
+  TraceNames irq_names_, spi_names_, work_names_, vdpend_names_;
   uint64_t exits_ = 0, notifications_ = 0, guest_discards_ = 0, discarded_with_line_high_ = 0;
   cost::Ns fold_ns_ = 0;
   std::vector<std::string> failures_;

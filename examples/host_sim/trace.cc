@@ -5,7 +5,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <numeric>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -17,25 +16,6 @@ namespace {
 constexpr const char* kComponents[] = {"x86_galog",   "x86_gappi",   "x86_vtd",
                                        "x86_baseline", "arm64_gicv3", "arm64_gicv5"};
 
-const char* CatName(TraceCat c) {
-  switch (c) {
-    case TraceCat::kHost:
-      return "host";
-    case TraceCat::kGuest:
-      return "vcpu";
-    case TraceCat::kGuestIrq:
-      return "irq";
-    case TraceCat::kDevice:
-      return "dev";
-    case TraceCat::kIommu:
-      return "post";
-    case TraceCat::kLost:
-      return "lost";
-    case TraceCat::kEvent:
-      return "event";
-  }
-  return "";
-}
 
 bool ParseUs(const std::string& v, cost::Ns& out) {
   char* end = nullptr;
@@ -56,19 +36,91 @@ void AppendJsonString(std::string& out, std::string_view s) {
   out += '"';
 }
 
-// Simulated nanoseconds as the format's microseconds, exactly: "1234.567".
-void AppendMicros(std::string& out, cost::Ns ns) {
-  char buf[32];
-  const int n = std::snprintf(buf, sizeof buf, "%lld.%03lld", static_cast<long long>(ns / 1000),
-                              static_cast<long long>(ns % 1000));
-  out.append(buf, static_cast<size_t>(n));
-}
-
 void AppendInt(std::string& out, long long v) {
   char buf[24];
-  const int n = std::snprintf(buf, sizeof buf, "%lld", v);
-  out.append(buf, static_cast<size_t>(n));
+  char* p = buf + sizeof buf;
+  const bool negative = v < 0;
+  unsigned long long u = negative ? 0ull - static_cast<unsigned long long>(v)
+                                  : static_cast<unsigned long long>(v);
+  do {
+    *--p = static_cast<char>('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  if (negative) *--p = '-';
+  out.append(p, static_cast<size_t>(buf + sizeof buf - p));
 }
+
+
+// Writes events through a small buffer: a few memcpys per event, no formatting library.
+class Emitter {
+ public:
+  Emitter(std::string& out, FILE* file) : out_(out), file_(file), p_(buf_) {}
+  // Every event fits in what Room leaves.
+  void Room() {
+    if (p_ + kEventMax > buf_ + sizeof buf_) Drain();
+  }
+  template <size_t N>
+  void Lit(const char (&s)[N]) {
+    std::memcpy(p_, s, N - 1);
+    p_ += N - 1;
+  }
+  void Str(const std::string& s) {
+    if (p_ + s.size() > buf_ + sizeof buf_) {  // a name longer than kEventMax: never ours
+      Drain();
+      if (s.size() > sizeof buf_) {
+        p_ = buf_;
+        if (file_ != nullptr) {
+          std::fwrite(s.data(), 1, s.size(), file_);
+        } else {
+          out_.append(s);
+        }
+        return;
+      }
+    }
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  void Char(char c) { *p_++ = c; }
+  void Int(long long v) {
+    char tmp[24];
+    char* q = tmp + sizeof tmp;
+    const bool negative = v < 0;
+    unsigned long long u = negative ? 0ull - static_cast<unsigned long long>(v)
+                                    : static_cast<unsigned long long>(v);
+    do {
+      *--q = static_cast<char>('0' + u % 10);
+      u /= 10;
+    } while (u != 0);
+    if (negative) *--q = '-';
+    const size_t n = static_cast<size_t>(tmp + sizeof tmp - q);
+    std::memcpy(p_, q, n);
+    p_ += n;
+  }
+  void Micros(cost::Ns ns) {
+    Int(static_cast<long long>(ns / 1000));
+    const int frac = static_cast<int>(ns % 1000);
+    p_[0] = '.';
+    p_[1] = static_cast<char>('0' + frac / 100);
+    p_[2] = static_cast<char>('0' + frac / 10 % 10);
+    p_[3] = static_cast<char>('0' + frac % 10);
+    p_ += 4;
+  }
+  void Drain() {
+    if (file_ != nullptr) {
+      std::fwrite(buf_, 1, static_cast<size_t>(p_ - buf_), file_);
+    } else {
+      out_.append(buf_, static_cast<size_t>(p_ - buf_));
+    }
+    p_ = buf_;
+  }
+
+ private:
+  static constexpr size_t kEventMax = 1024;  // names are short; a track's ids are two ints
+  std::string& out_;
+  FILE* file_;
+  char buf_[1 << 16];
+  char* p_;
+};
 
 }  // namespace
 
@@ -117,8 +169,9 @@ absl::StatusOr<TraceFilter> ParseTraceFilter(std::string_view text) {
   return f;
 }
 
-int Trace::Intern(std::string_view name) {
-  auto it = name_ids_.find(std::string(name));
+int Trace::Name(std::string_view name) {
+  if (!enabled_) return -1;
+  auto it = name_ids_.find(absl::string_view(name.data(), name.size()));
   if (it != name_ids_.end()) return it->second;
   const int id = static_cast<int>(names_.size());
   names_.emplace_back(name);
@@ -141,12 +194,12 @@ int Trace::Track(int pid, int tid, const std::string& name, int vm) {
   return static_cast<int>(tracks_.size()) - 1;
 }
 
-void Trace::Slice(int track, Ns begin, Ns end, std::string_view name, TraceCat cat) {
+void Trace::Slice(int track, Ns begin, Ns end, int name, TraceCat cat) {
   if (track < 0 || !InWindow(begin, end)) return;
-  events_.push_back({begin, end - begin, 0, 0, track, Intern(name), 'X', cat});
+  events_.push_back({begin, end - begin, 0, track, name, 'X', cat});
 }
 
-cost::Ns Trace::SerialSlice(int track, Ns at, Ns duration, std::string_view name, TraceCat cat) {
+cost::Ns Trace::SerialSlice(int track, Ns at, Ns duration, int name, TraceCat cat) {
   if (track < 0) return at;
   TrackInfo& t = tracks_[static_cast<size_t>(track)];
   const Ns start = std::max(at, t.serial_end);
@@ -157,26 +210,20 @@ cost::Ns Trace::SerialSlice(int track, Ns at, Ns duration, std::string_view name
 
 void Trace::Instant(int track, Ns at, std::string_view name) {
   if (track < 0 || !InWindow(at, at)) return;
-  events_.push_back({at, 0, 0, 0, track, Intern(name), 'i', TraceCat::kEvent});
+  events_.push_back({at, 0, 0, track, Name(name), 'i', TraceCat::kEvent});
 }
 
-void Trace::Counter(int pid, Ns at, std::string_view name, double value) {
+void Trace::Counter(int pid, Ns at, std::string_view name, int64_t count) {
   if (pid < 0 || !InWindow(at, at)) return;
-  events_.push_back({at, 0, 0, value, -1 - pid, Intern(name), 'C', TraceCat::kEvent});
+  events_.push_back({at, 0, count, -1 - pid, Name(name), 'C', TraceCat::kEvent});
 }
 
 void Trace::Flow(char ph, uint64_t flow, int track, Ns at) {
   if (track < 0 || flow == 0 || !InWindow(at, at)) return;
-  events_.push_back({at + 1, 0, flow, 0, track, 0, ph, TraceCat::kEvent});
+  events_.push_back({at + 1, 0, static_cast<int64_t>(flow), track, 0, ph, TraceCat::kEvent});
 }
 
 void Trace::Write(std::string& out, FILE* file) const {
-  const auto flush = [&] {
-    if (file != nullptr && out.size() > (1 << 20)) {
-      std::fwrite(out.data(), 1, out.size(), file);
-      out.clear();
-    }
-  };
   out += "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n";
   bool first = true;
   const auto begin_event = [&] {
@@ -218,64 +265,92 @@ void Trace::Write(std::string& out, FILE* file) const {
     }
   }
   // Sorted by time; events recorded at the same instant keep their order (a slice before the
-  // flow step inside it).
-  std::vector<uint32_t> order(events_.size());
-  std::iota(order.begin(), order.end(), 0u);
-  std::stable_sort(order.begin(), order.end(),
-                   [this](uint32_t a, uint32_t b) { return events_[a].ts < events_[b].ts; });
+  // flow step inside it): a stable LSD radix sort on the timestamp, 11 bits a pass.
+  std::vector<uint32_t> order(events_.size()), spare(events_.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  Ns latest = 0;
+  for (size_t i = 0; i < events_.size(); ++i) latest = std::max(latest, events_[i].ts);
+  for (int shift = 0; shift < 64 && (latest >> shift) != 0; shift += 11) {
+    uint32_t count[2049] = {};
+    for (uint32_t i : order) ++count[((events_[i].ts >> shift) & 2047) + 1];
+    for (int b = 0; b < 2048; ++b) count[b + 1] += count[b];
+    for (uint32_t i : order) spare[count[(events_[i].ts >> shift) & 2047]++] = i;
+    order.swap(spare);
+  }
+  // What every event of a track or name repeats, rendered once.
+  std::vector<std::string> track_json(tracks_.size()), name_json(names_.size());
+  for (size_t t = 0; t < tracks_.size(); ++t) {
+    AppendInt(track_json[t], tracks_[t].pid);
+    track_json[t] += ",\"tid\":";
+    AppendInt(track_json[t], tracks_[t].tid);
+  }
+  for (size_t n = 0; n < names_.size(); ++n) {
+    name_json[n] = ",\"name\":";
+    AppendJsonString(name_json[n], names_[n]);
+  }
+  // The events: through a small buffer, straight into the file (or `out`).
+  if (file != nullptr) {
+    std::fwrite(out.data(), 1, out.size(), file);
+    out.clear();
+  } else {
+    out.reserve(out.size() + events_.size() * 80);
+  }
+  Emitter w(out, file);
   for (uint32_t i : order) {
     const Event& e = events_[i];
-    begin_event();
-    out += "{\"ph\":\"";
-    out += e.ph;
-    out += "\",\"pid\":";
-    if (e.ph == 'C') {
-      AppendInt(out, -1 - e.track);
-      out += ",\"tid\":0";
+    w.Room();
+    if (first) {
+      w.Lit("{\"ph\":\"");
     } else {
-      const TrackInfo& t = tracks_[static_cast<size_t>(e.track)];
-      AppendInt(out, t.pid);
-      out += ",\"tid\":";
-      AppendInt(out, t.tid);
+      w.Lit(",\n{\"ph\":\"");
     }
-    out += ",\"ts\":";
-    AppendMicros(out, e.ts);
+    first = false;
+    w.Char(e.ph);
+    w.Lit("\",\"pid\":");
+    if (e.ph == 'C') {
+      w.Int(-1 - e.track);
+      w.Lit(",\"tid\":0");
+    } else {
+      w.Str(track_json[static_cast<size_t>(e.track)]);
+    }
+    w.Lit(",\"ts\":");
+    w.Micros(e.ts);
     switch (e.ph) {
       case 'X':
-        out += ",\"dur\":";
-        AppendMicros(out, e.dur);
-        [[fallthrough]];
-      case 'i':
-        out += ",\"name\":";
-        AppendJsonString(out, names_[static_cast<size_t>(e.name)]);
-        if (e.ph == 'i') {
-          out += ",\"s\":\"t\"}";
-        } else if (e.cat == TraceCat::kGuestIrq || e.cat == TraceCat::kLost) {
-          // Only the slices the flows end in say what they are: the rest need no category.
-          out += ",\"cat\":\"";
-          out += CatName(e.cat);
-          out += "\"}";
+        w.Lit(",\"dur\":");
+        w.Micros(e.dur);
+        w.Str(name_json[static_cast<size_t>(e.name)]);
+        // Only the slices the flows end in say what they are: the rest need no category.
+        if (e.cat == TraceCat::kGuestIrq) {
+          w.Lit(",\"cat\":\"irq\"}");
+        } else if (e.cat == TraceCat::kLost) {
+          w.Lit(",\"cat\":\"lost\"}");
         } else {
-          out += "}";
+          w.Lit("}");
         }
         break;
-      case 'C': {
-        out += ",\"name\":";
-        AppendJsonString(out, names_[static_cast<size_t>(e.name)]);
-        char buf[40];
-        const int n = std::snprintf(buf, sizeof buf, ",\"args\":{\"value\":%.6g}}", e.value);
-        out.append(buf, static_cast<size_t>(n));
+      case 'i':
+        w.Str(name_json[static_cast<size_t>(e.name)]);
+        w.Lit(",\"s\":\"t\"}");
         break;
-      }
+      case 'C':
+        w.Str(name_json[static_cast<size_t>(e.name)]);
+        w.Lit(",\"args\":{\"value\":");
+        w.Int(e.id);
+        w.Lit("}}");
+        break;
       default:  // flows: one name and category for all, told apart by id
-        out += ",\"id\":";
-        AppendInt(out, static_cast<long long>(e.id));
-        out += e.ph == 'f' ? ",\"name\":\"i\",\"cat\":\"f\",\"bp\":\"e\"}"
-                           : ",\"name\":\"i\",\"cat\":\"f\"}";
+        w.Lit(",\"id\":");
+        w.Int(e.id);
+        if (e.ph == 'f') {
+          w.Lit(",\"name\":\"i\",\"cat\":\"f\",\"bp\":\"e\"}");
+        } else {
+          w.Lit(",\"name\":\"i\",\"cat\":\"f\"}");
+        }
         break;
     }
-    flush();
   }
+  w.Drain();
   out += "\n]}\n";
 }
 

@@ -18,12 +18,13 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "examples/host_sim/cost_model.h"
@@ -72,13 +73,22 @@ class Trace {
   // filter). Returns a handle, -1 when dropped.
   int Track(int pid, int tid, const std::string& name, int vm = -1);
 
+  // A name's id: a frequent name is interned once, and its id passed instead.
+  int Name(std::string_view name);
+
   // A slice [begin, end] (end >= begin).
-  void Slice(int track, Ns begin, Ns end, std::string_view name, TraceCat cat);
+  void Slice(int track, Ns begin, Ns end, int name, TraceCat cat);
+  void Slice(int track, Ns begin, Ns end, std::string_view name, TraceCat cat) {
+    if (track >= 0) Slice(track, begin, end, Name(name), cat);
+  }
   // A short slice that the track's own earlier short slices push back (a device issues its MSI
   // writes one after another): it starts at max(at, end of the previous one). Returns its start.
-  Ns SerialSlice(int track, Ns at, Ns duration, std::string_view name, TraceCat cat);
+  Ns SerialSlice(int track, Ns at, Ns duration, int name, TraceCat cat);
+  Ns SerialSlice(int track, Ns at, Ns duration, std::string_view name, TraceCat cat) {
+    return track < 0 ? at : SerialSlice(track, at, duration, Name(name), cat);
+  }
   void Instant(int track, Ns at, std::string_view name);
-  void Counter(int pid, Ns at, std::string_view name, double value);
+  void Counter(int pid, Ns at, std::string_view name, int64_t count);
 
   // Flows: one id per raise. Start, steps and end are placed at `at + 1 ns`, inside the slice
   // that starts at `at` on `track` (the caller made that slice).
@@ -102,14 +112,28 @@ class Trace {
   struct Event {
     Ns ts;
     Ns dur;
-    uint64_t id;   // flow id
-    double value;  // counter
-    int32_t track; // for X, i, flows; counters: -1 - pid
+    int64_t id;     // flows: the flow's id; counters: the count
+    int32_t track;  // for X, i, flows; counters: -1 - pid
     int32_t name;
     char ph;
     TraceCat cat;
   };
-  int Intern(std::string_view name);
+  // Events in blocks that never move (no copy as the run grows).
+  class EventStore {
+   public:
+    void push_back(const Event& e) {
+      if (size_ % kBlock == 0) blocks_.emplace_back(new Event[kBlock]);
+      blocks_.back()[size_ % kBlock] = e;
+      ++size_;
+    }
+    size_t size() const { return size_; }
+    const Event& operator[](size_t i) const { return blocks_[i / kBlock][i % kBlock]; }
+
+   private:
+    static constexpr size_t kBlock = 1 << 16;
+    std::vector<std::unique_ptr<Event[]>> blocks_;
+    size_t size_ = 0;
+  };
   bool InWindow(Ns begin, Ns end) const { return end >= filter_.from && begin <= filter_.to; }
   void Flow(char ph, uint64_t flow, int track, Ns at);
   void Write(std::string& out, FILE* file) const;
@@ -120,9 +144,23 @@ class Trace {
   std::vector<TrackInfo> tracks_;
   std::vector<std::string> track_names_;
   std::vector<std::string> names_;
-  std::unordered_map<std::string, int> name_ids_;
-  std::vector<Event> events_;
+  absl::flat_hash_map<std::string, int> name_ids_;
+  EventStore events_;
   uint64_t last_flow_ = 0;
+};
+
+// The interned names of a numbered family ("IRQ 0x41" for each vector): each formatted once.
+class TraceNames {
+ public:
+  template <typename Format>
+  int Get(Trace& trace, size_t i, Format&& format) {
+    if (i >= ids_.size()) ids_.resize(i + 1, -1);
+    if (ids_[i] < 0) ids_[i] = trace.Name(format());
+    return ids_[i];
+  }
+
+ private:
+  std::vector<int> ids_;
 };
 
 }  // namespace host_sim

@@ -63,8 +63,11 @@ void X86Host::HandlerEnd(int g, uint64_t epoch) {
   const uint8_t vector = static_cast<uint8_t>(v.handler_vector);
   Vm& m = vms_[v.vm];
   irqvirt::ioapic::Ioapic& io = *m.ioapic;
-  trace_.Slice(v.irq_track, v.handler_start, loop_.now(), absl::StrFormat("IRQ %#x", vector),
-               TraceCat::kGuestIrq);
+  if (trace_.enabled()) {
+    trace_.Slice(v.irq_track, v.handler_start, loop_.now(),
+                 irq_names_.Get(trace_, vector, [&] { return absl::StrFormat("IRQ %#x", vector); }),
+                 TraceCat::kGuestIrq);
+  }
   if (vector >= x86::kFirstLineVector && vector < x86::kFirstLineVector + x86::kLinesPerVm) {
     // The driver services the device: some of its work items; while it has more, its line
     // stays high through the EOI.
@@ -96,8 +99,12 @@ void X86Host::HandlerEnd(int g, uint64_t epoch) {
     auto stale = io.HighestStalePendingEoi(v.index);
     if (stale.ok() && *stale == vector) ++stale_eoi_rescans_;
     const cost::Ns start = platform_.Charge(v.cpu, cost::kEoiExit);
-    trace_.Slice(pcpus_[v.cpu].track, start, start + cost::kEoiExit,
-                 absl::StrFormat("EOI exit %#x", vector), TraceCat::kHost);
+    if (trace_.enabled()) {
+      trace_.Slice(pcpus_[v.cpu].track, start, start + cost::kEoiExit,
+                   eoi_names_.Get(trace_, vector,
+                                  [&] { return absl::StrFormat("EOI exit %#x", vector); }),
+                   TraceCat::kHost);
+    }
     io.OnLapicEoi(v.index, vector, level);
     if (vector >= x86::kFirstLineVector && vector < x86::kFirstLineVector + x86::kLinesPerVm) {
       CheckLines(v.vm);

@@ -274,22 +274,16 @@ void X86Host::ChargeCommands(int cpu, uint64_t commands_before, const char* what
 void X86Host::SetState(int g, State s) {
   Vcpu& v = vcpus_[g];
   if (trace_.enabled() && loop_.now() > v.state_since) {
-    const char* name = "runnable";
-    std::string running;
-    switch (v.state) {
-      case State::kRunnable:
-        break;
-      case State::kRunning:
-        running = absl::StrFormat("run on pCPU %d", v.cpu);
-        name = running.c_str();
-        break;
-      case State::kHalting:
-        name = "HLT exit";
-        break;
-      case State::kBlocked:
-        name = "blocked";
-        break;
-    }
+    // Names 0..P-1: running on that pCPU; then runnable, HLT exit, blocked.
+    const int p = options_.pcpus;
+    const size_t which = v.state == State::kRunning    ? static_cast<size_t>(v.cpu)
+                         : v.state == State::kRunnable ? p
+                         : v.state == State::kHalting  ? p + 1
+                                                       : p + 2;
+    const int name = run_names_.Get(trace_, which, [&]() -> std::string {
+      if (which < static_cast<size_t>(p)) return absl::StrFormat("run on pCPU %d", v.cpu);
+      return which == static_cast<size_t>(p) ? "runnable" : which == static_cast<size_t>(p) + 1 ? "HLT exit" : "blocked";
+    });
     trace_.Slice(v.track, v.state_since, loop_.now(), name, TraceCat::kGuest);
   }
   v.state = s;
@@ -411,8 +405,12 @@ void X86Host::Halt(int g) {
   ++halts_;
   stories_.Add(static_cast<uint64_t>(g), loop_.now(), "HLT on pCPU %lld", v.cpu);
   const cost::Ns start = platform_.Charge(v.cpu, cost::kHltExit);
-  trace_.Slice(pcpus_[v.cpu].track, start, start + cost::kHltExit,
-               absl::StrFormat("HLT exit vCPU %d", g), TraceCat::kHost);
+  if (trace_.enabled()) {
+    trace_.Slice(pcpus_[v.cpu].track, start, start + cost::kHltExit,
+                 hlt_names_.Get(trace_, static_cast<size_t>(g),
+                                [&] { return absl::StrFormat("HLT exit vCPU %d", g); }),
+                 TraceCat::kHost);
+  }
   const uint64_t epoch = ++v.epoch;
   loop_.At(start + cost::kHltExit, [this, g, epoch] { BlockAfterHltExit(g, epoch); });
 }

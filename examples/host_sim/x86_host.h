@@ -205,6 +205,7 @@ class X86Host : public X86Platform::Listener, public hw::fake::InterruptSink {
   // Trace helpers.
   void TraceWakeSteps(int g, int cpu, cost::Ns at);
   void TraceGaLogFill();
+  TraceNames msi_names_, irq_names_, run_names_, eoi_names_, hlt_names_, pin_names_;
   uint32_t ga_log_fill_traced_ = 0;
 
   const SimOptions options_;

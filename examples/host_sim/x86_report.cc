@@ -104,10 +104,8 @@ void X86Host::Finish(Report& report) {
   };
   component("_msi", "MSIs", msi_ledger_.raised(), msi_ledger_.delivered(),
             msi_ledger_.lost());
-  if (!baseline_) {
-    component("_lines", "I/O APIC lines", line_ledger_.raised(), line_ledger_.delivered(),
-              line_ledger_.lost());
-  }
+  component("_lines", "I/O APIC lines", line_ledger_.raised(), line_ledger_.delivered(),
+            line_ledger_.lost());
   component("_wakeups", "wakeups", wakes_needed_, wakes_met_,
             lost_wakeups_);
   if (!baseline_) {

@@ -80,8 +80,10 @@ void X86Host::FireMsi(size_t i) {
   const uint64_t flow = trace_.NewFlow();
   const int device_track = device_tracks_[irte.device_id];
   if (trace_.enabled()) {
-    const cost::Ns at = trace_.SerialSlice(device_track, now, cost::kMsiWrite,
-                                           absl::StrFormat("MSI %d", irte.index), TraceCat::kDevice);
+    const int name = msi_names_.Get(trace_, irte.index,
+                                    [&] { return absl::StrFormat("MSI %d", irte.index); });
+    const cost::Ns at =
+        trace_.SerialSlice(device_track, now, cost::kMsiWrite, name, TraceCat::kDevice);
     trace_.FlowStart(flow, device_track, at);
   }
   const Posted p = posting_->Fire(irte.device_id, irte.index, irte.vector);
@@ -172,10 +174,11 @@ void X86Host::LineWork(int vm, int line, uint64_t items) {
                static_cast<long long>(items), was_high ? 1 : 0);
   if (!was_high) {
     if (trace_.enabled()) {
-      const cost::Ns at =
-          trace_.SerialSlice(vms_[vm].track, loop_.now(), cost::kPostLatency,
-                             absl::StrFormat("pin %d asserted", x86::kFirstLinePin + line),
-                             TraceCat::kIommu);
+      const int name = pin_names_.Get(trace_, static_cast<size_t>(line), [&] {
+        return absl::StrFormat("pin %d asserted", x86::kFirstLinePin + line);
+      });
+      const cost::Ns at = trace_.SerialSlice(vms_[vm].track, loop_.now(), cost::kPostLatency,
+                                             name, TraceCat::kIommu);
       trace_.FlowStep(first_flow, vms_[vm].track, at);
     }
     SetLine(vm, line, true);

@@ -61,9 +61,9 @@ class GuestProgram {
   void GuestStep(const Step& step) {
     switch (step.op) {
       case Op::kSetEoiMode: {
-        const uint64_t ctlr = cpu_.Read(GuestReg::kCtlr);
+        // As Linux's GICv3 driver does: the EOImode bit alone (CBPR 0; the rest is read-only).
         const uint64_t eoi_mode_bit = 1u << 1;  // ICC_CTLR_EL1.EOImode
-        cpu_.Write(GuestReg::kCtlr, step.a != 0 ? (ctlr | eoi_mode_bit) : (ctlr & ~eoi_mode_bit));
+        cpu_.Write(GuestReg::kCtlr, step.a != 0 ? eoi_mode_bit : 0);
         eoi_mode_ = (cpu_.Read(GuestReg::kCtlr) & eoi_mode_bit) != 0 ? 1 : 0;
         log_.Printf("guest eoimode %u", {eoi_mode_});
         Expect(eoi_mode_ == step.a, "EOImode", step.a, eoi_mode_);

@@ -25,7 +25,7 @@ inline constexpr uint32_t kSpurious = 1023;  // IHI 0069 §2.2.1
 
 enum class Op : uint8_t {
   // The guest's (ICC_*_EL1).
-  kSetEoiMode,   // a: EOImode (ICC_CTLR_EL1 read-modify-write)
+  kSetEoiMode,   // a: EOImode (ICC_CTLR_EL1)
   kSetPmr,       // a: the value written; b: what reads back
   kGroupEnable,  // a: group; b: 1 to enable, 0 to disable (ICC_IGRPEN<a>_EL1)
   kAck,          // a: group; b: the INTID expected (kSpurious: none)

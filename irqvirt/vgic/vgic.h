@@ -659,10 +659,19 @@ class Vgic {
   absl::Status Fold(uint32_t vcpu, hw::VgicCpuState& state) {
     if (vcpu >= options_.num_vcpus) return UnknownVcpu(vcpu);
     Vcpu& vc = vcpus_[vcpu];
+    // EOImode 1 from entry to exit: no EOIR deactivated anything, and a DIR of an interrupt
+    // outside the LRs trapped (TDIR/TC are set whenever one is active there), so EOIcount has
+    // nothing of ours to report. It counts only what would have been deactivated (IHI 0069,
+    // ICH_HCR_EL2.EOIcount), but QEMU's model (hw/intc/arm_gicv3_cpuif.c icv_eoir_write) also
+    // counts EOImode 1 priority drops that find no LR: walking that count would deactivate
+    // interrupts the guest has not deactivated yet (tools/qemu_gicv3/README.md).
+    const bool split_throughout =
+        hw::arm::IchVmcr::FromRaw(vc.vmcr.load(std::memory_order_relaxed)).veoim() != 0 &&
+        hw::arm::IchVmcr::FromRaw(state.vmcr).veoim() != 0;
     vc.vmcr.store(state.vmcr, std::memory_order_relaxed);
     if (hw::arm::IchMisr::FromRaw(state.misr).raw() != 0) Count(vc.stats.maintenance_interrupts);
     const auto hcr = hw::arm::IchHcr::FromRaw(state.hcr);
-    int eoicount = hcr.lrenpie() ? static_cast<int>(hcr.eoicount()) : 0;
+    int eoicount = hcr.lrenpie() && !split_throughout ? static_cast<int>(hcr.eoicount()) : 0;
 
     OpenDispatchWindow(vc);
     const hw::IrqFlags f = platform_.LockIrqSave(vc.ap_lock);

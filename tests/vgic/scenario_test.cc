@@ -510,6 +510,34 @@ TEST_P(VgicScenario, BadHostArgumentsAreErrorsAndGuestGarbageIsIgnored) {
   EXPECT_EQ(bad_shape.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// An implementation that counts EOImode 1 priority drops in EOIcount (QEMU 7.2's model does, for
+// an EOIR that finds no LR; IHI 0069 counts only what would have been deactivated): a guest that
+// stayed in EOImode 1 has deactivated nothing through EOIR, so the count must not deactivate the
+// active interrupts outside the LRs before the guest's DIRs do.
+TEST(VgicScenarioGicV3, EoiCountOfAGuestInEoiMode1ThroughoutDeactivatesNothing) {
+  VgicHarness h({.num_vcpus = 1, .num_list_registers = 4, .eoi_mode_split = true});
+  h.Enter(0);
+  NestN(h, 6);  // 6 active; the LRs hold the 4 newest, 32 and 33 are outside
+  h.vcpu(0).defer_exits = true;
+  for (int i = 0; i < 6; ++i) h.guest(0).EoiNewest();  // priority drops only
+  auto hcr = hw::arm::IchHcr::FromRaw(h.cpu(0).Read(hw::arm::kIchHcrEl2));
+  ASSERT_TRUE(hcr.lrenpie()) << "active interrupts outside the LRs";
+  ASSERT_EQ(hcr.eoicount(), 0u) << "the fake follows IHI 0069";
+  // As QEMU counts them: the two EOIRs that found no LR.
+  h.cpu(0).Write(hw::arm::kIchHcrEl2, hcr.set_eoicount(2).raw());
+  h.Exit(0);
+  EXPECT_EQ(h.vgic().stats(0).eoicount_deactivations, 0u);
+  for (uint32_t i = 0; i < 6; ++i) {
+    EXPECT_TRUE(h.vgic().Snapshot(0, kSpi + i)->active) << "INTID " << kSpi + i << " awaits its DIR";
+  }
+  h.vcpu(0).defer_exits = false;
+  h.Enter(0);
+  while (h.guest(0).num_waiting_for_dir() > 0) h.guest(0).DeactivateWaiting(0);
+  h.Exit(0);
+  EXPECT_EQ(h.vgic().stats(0).dir_deactivations, 6u) << "each DIR trapped and deactivated one";
+  ExpectIdle(h, 64);
+}
+
 // GICv3 register values; tests/vgic/gicv2_scenario_test.cc has the GICv2 twin.
 TEST(VgicScenarioGicV3, BackendMovesEveryRegisterTheCoreComputes) {
   VgicHarness h({.num_vcpus = 1, .num_list_registers = 4});

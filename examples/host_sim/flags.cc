@@ -69,7 +69,7 @@ std::string Usage() {
          "  --v5_spi_rate=R          arm64 GICv5 SPIs per ms, 0..2000 (40)\n"
          "  --json                   machine-readable output\n"
          "  --no_baseline            skip the baseline runs (KVM's GA log restart)\n"
-         "  --check                  the planted-bug tests' run: 4 ms of busier traffic, stop at\n"
+         "  --check                  the planted-bug tests' run: 3 ms of busier traffic, stop at\n"
          "                           the first failure (other flags still apply)\n"
          "  --trace=FILE             write the timeline as Chrome trace-event JSON (Perfetto,\n"
          "                           chrome://tracing)\n"

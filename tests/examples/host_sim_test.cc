@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "examples/host_sim/ledger.h"
 #include "examples/host_sim/options.h"
 #include "examples/host_sim/report.h"
 #include "examples/host_sim/simulation.h"
@@ -143,6 +144,59 @@ TEST(HostSim, MoreListRegistersMeanFewerOverflows) {
   ExpectEveryInterruptDelivered(many);
   EXPECT_GT(Metric(few, "arm64_gicv3", "lr_overflows"),
             Metric(many, "arm64_gicv3", "lr_overflows"));
+}
+
+// --- the ledger: a raise merges only into a pending state the hardware holds ---
+
+TEST(InterruptLedger, ARaiseWithNoPendingStateIsAnObligationOfItsOwn) {
+  InterruptLedger l("test");
+  l.Add(7, /*held=*/false, 100, 1);
+  l.Add(7, /*held=*/false, 200, 2);  // the first one was dropped by the hardware, say
+  std::vector<uint64_t> met;
+  EXPECT_EQ(l.DeliverObligation(7, 300, [&](const InterruptLedger::Raise& r) {
+    met.push_back(r.flow);
+  }), 1u);
+  EXPECT_EQ(met, std::vector<uint64_t>{1});
+  EXPECT_EQ(l.lost(), 1u) << "the second raise is still owed";
+  EXPECT_EQ(l.OldestOf(7), 200);
+}
+
+TEST(InterruptLedger, ARaiseIntoAHeldPendingStateMergesAndOneHandlerMeetsBoth) {
+  InterruptLedger l("test");
+  l.Add(7, false, 100, 1);
+  l.Add(7, /*held=*/true, 150, 2);  // the IRR bit was still set: one interrupt for both
+  EXPECT_EQ(l.merged(), 1u);
+  EXPECT_EQ(l.DeliverObligation(7, 300, [](const InterruptLedger::Raise&) {}), 2u);
+  EXPECT_EQ(l.lost(), 0u);
+  EXPECT_EQ(l.delivered(), 2u);
+  EXPECT_EQ(l.latency().MaxUs(), 0.2);  // 300 - 100 ns
+  // A handler that runs for nothing owed is no delivery.
+  EXPECT_EQ(l.DeliverObligation(7, 400, [](const InterruptLedger::Raise&) {}), 0u);
+  EXPECT_EQ(l.empty_deliveries(), 1u);
+}
+
+TEST(InterruptLedger, ALevelDevicesHandlerMeetsTheOldestRaisesItServiced) {
+  InterruptLedger l("test");
+  l.Add(3, false, 10, 1);
+  l.Add(3, true, 20, 2);  // the line was high
+  l.Add(3, true, 30, 3);
+  std::vector<uint64_t> met;
+  EXPECT_EQ(l.DeliverRaises(3, 2, 40, [&](const InterruptLedger::Raise& r) {
+    met.push_back(r.flow);
+  }), 2u);
+  EXPECT_EQ(met, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(l.OldestOf(3), 30);
+  EXPECT_EQ(l.lost(), 1u);
+}
+
+TEST(StoryLog, TellsTheLastEntriesOldestFirst) {
+  StoryLog s;
+  for (int i = 0; i < 30; ++i) s.Add(5, i * 1000, "step %lld of %lld", i, 30);
+  const std::string story = s.Tell(5, "vCPU 5");
+  EXPECT_NE(story.find("story of vCPU 5"), std::string::npos);
+  EXPECT_EQ(story.find("step 9 of 30"), std::string::npos) << "older entries are dropped";
+  EXPECT_LT(story.find("step 10 of 30"), story.find("step 29 of 30")) << story;
+  EXPECT_NE(s.Tell(6, "vCPU 6").find("nothing recorded"), std::string::npos);
 }
 
 // --- defects in the simulated hypervisor: the accounting fails ---

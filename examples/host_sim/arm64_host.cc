@@ -411,14 +411,9 @@ void Arm64Host::Handle(Vcpu& v, uint32_t intid) {
 void Arm64Host::RaiseEdge(uint32_t intid) {
   const cost::Ns now = loop_.now();
   const bool held = EdgePendingHeld(intid);
-  const uint64_t flow = trace_.NewFlow();
-  if (trace_.enabled()) {
-    const cost::Ns at = trace_.SerialSlice(
-        device_track_, now, cost::kMsiWrite,
-        spi_names_.Get(trace_, intid, [&] { return absl::StrFormat("SPI %u", intid); }),
-        TraceCat::kDevice);
-    trace_.FlowStart(flow, device_track_, at);
-  }
+  const uint64_t flow = trace_.Raise(
+      device_track_, now,
+      spi_names_.Get(trace_, intid, [&] { return absl::StrFormat("SPI %u", intid); }));
   ledger_.Add(intid, held, now, flow);
   auto snap = vgic_->Snapshot(0, intid);
   stories_.Add(intid, now, "edge raised (already pending: %lld, active: %lld)", held ? 1 : 0,
@@ -435,14 +430,9 @@ void Arm64Host::RaiseEdge(uint32_t intid) {
 void Arm64Host::LevelWork(uint32_t intid, uint64_t items) {
   LevelDevice& d = level_devices_[intid];
   for (uint64_t i = 0; i < items; ++i) {
-    const uint64_t flow = trace_.NewFlow();
-    if (trace_.enabled()) {
-      const cost::Ns at = trace_.SerialSlice(
-          device_track_, loop_.now(), cost::kMsiWrite,
-          work_names_.Get(trace_, intid, [&] { return absl::StrFormat("SPI %u work", intid); }),
-          TraceCat::kDevice);
-      trace_.FlowStart(flow, device_track_, at);
-    }
+    const uint64_t flow = trace_.Raise(
+        device_track_, loop_.now(),
+        work_names_.Get(trace_, intid, [&] { return absl::StrFormat("SPI %u work", intid); }));
     // The line is the pending state: a raise while it is high merges into it.
     ledger_.Add(intid, d.line, loop_.now(), flow);
   }
@@ -586,22 +576,18 @@ std::string Arm64Host::Story(uint32_t intid) const {
 void Arm64Host::Watchdog() {
   const cost::Ns now = loop_.now();
   // Every edge owed is still pending somewhere.
-  ledger_.ForEachOutstanding([&](uint64_t intid, const std::vector<InterruptLedger::Raise>& r) {
-    if (IsLevel(static_cast<uint32_t>(intid)) || EdgePendingHeld(static_cast<uint32_t>(intid))) {
-      return;
-    }
-    Failure(absl::StrFormat("INTID %u: %u edges raised since %.3f us are owed, but nothing holds "
-                            "it pending any more: lost",
-                            intid, r.size(), static_cast<double>(r.front().at) / cost::kUs) +
-            Story(static_cast<uint32_t>(intid)));
-  });
-  if (auto oldest = ledger_.Oldest(); oldest && now - oldest->second > RaiseBound()) {
-    Failure(absl::StrFormat("INTID %u raised at %.3f us is still undelivered after %.0f us "
-                            "(bound %.0f us)",
-                            oldest->first, static_cast<double>(oldest->second) / 1000,
-                            static_cast<double>(now - oldest->second) / 1000,
-                            static_cast<double>(RaiseBound()) / 1000) +
-            Story(static_cast<uint32_t>(oldest->first)));
+  if (auto lost = ledger_.FirstUnheld([&](uint64_t intid) {
+        return IsLevel(static_cast<uint32_t>(intid)) || EdgePendingHeld(static_cast<uint32_t>(intid));
+      })) {
+    Failure(absl::StrFormat("INTID %u: edges raised since %.3f us are owed, but nothing holds it "
+                            "pending any more: lost",
+                            *lost, static_cast<double>(*ledger_.OldestOf(*lost)) / cost::kUs) +
+            Story(static_cast<uint32_t>(*lost)));
+  }
+  if (auto late = ledger_.Overdue(now, RaiseBound(), [](uint64_t intid) {
+        return absl::StrFormat("INTID %u", intid);
+      })) {
+    Failure(late->second + Story(static_cast<uint32_t>(late->first)));
   }
   if (now < end_of_traffic_ + 5000 * cost::kUs) {
     loop_.After(kWatchdogPeriod, [this] { Watchdog(); });

@@ -189,14 +189,8 @@ void Gicv5Host::GuestTake(uint16_t vpe) {
 void Gicv5Host::RaiseEdge(uint32_t id) {
   const cost::Ns now = loop_.now();
   const bool held = irs_.State(kVmId, id).pending;
-  const uint64_t flow = trace_.NewFlow();
-  if (trace_.enabled()) {
-    const cost::Ns at = trace_.SerialSlice(
-        device_track_, now, cost::kMsiWrite,
-        spi_names_.Get(trace_, id, [&] { return absl::StrFormat("SPI %u", id); }),
-        TraceCat::kDevice);
-    trace_.FlowStart(flow, device_track_, at);
-  }
+  const uint64_t flow = trace_.Raise(
+      device_track_, now, spi_names_.Get(trace_, id, [&] { return absl::StrFormat("SPI %u", id); }));
   ledger_.Add(id, held, now, flow);
   stories_.Add(id, now, "edge raised (IRS pending already: %lld)", held ? 1 : 0);
   const uint64_t writes = vgic_->stats().pending_writes;
@@ -220,14 +214,9 @@ void Gicv5Host::RaiseEdge(uint32_t id) {
 void Gicv5Host::LevelWork(uint32_t id, uint64_t items) {
   LevelDevice& d = level_devices_[id];
   for (uint64_t i = 0; i < items; ++i) {
-    const uint64_t flow = trace_.NewFlow();
-    if (trace_.enabled()) {
-      const cost::Ns at = trace_.SerialSlice(
-          device_track_, loop_.now(), cost::kMsiWrite,
-          work_names_.Get(trace_, id, [&] { return absl::StrFormat("SPI %u work", id); }),
-          TraceCat::kDevice);
-      trace_.FlowStart(flow, device_track_, at);
-    }
+    const uint64_t flow = trace_.Raise(
+        device_track_, loop_.now(),
+        work_names_.Get(trace_, id, [&] { return absl::StrFormat("SPI %u work", id); }));
     ledger_.Add(id, d.line, loop_.now(), flow);  // a high line is the pending state
   }
   d.work += items;
@@ -289,22 +278,19 @@ std::string Gicv5Host::Story(uint32_t id) const {
 
 void Gicv5Host::Watchdog() {
   const cost::Ns now = loop_.now();
-  ledger_.ForEachOutstanding([&](uint64_t id, const std::vector<InterruptLedger::Raise>& r) {
-    if (IsLevel(static_cast<uint32_t>(id)) || irs_.State(kVmId, static_cast<uint32_t>(id)).pending) {
-      return;
-    }
-    Failure(absl::StrFormat("SPI %u: %u edges raised since %.3f us are owed, but the IRS holds "
-                            "it pending no more: lost",
-                            id, r.size(), static_cast<double>(r.front().at) / cost::kUs) +
-            Story(static_cast<uint32_t>(id)));
-  });
-  if (auto oldest = ledger_.Oldest(); oldest && now - oldest->second > RaiseBound()) {
-    Failure(absl::StrFormat("SPI %u raised at %.3f us is still undelivered after %.0f us (bound "
-                            "%.0f us)",
-                            oldest->first, static_cast<double>(oldest->second) / 1000,
-                            static_cast<double>(now - oldest->second) / 1000,
-                            static_cast<double>(RaiseBound()) / 1000) +
-            Story(static_cast<uint32_t>(oldest->first)));
+  if (auto lost = ledger_.FirstUnheld([&](uint64_t id) {
+        return IsLevel(static_cast<uint32_t>(id)) ||
+               irs_.State(kVmId, static_cast<uint32_t>(id)).pending;
+      })) {
+    Failure(absl::StrFormat("SPI %u: edges raised since %.3f us are owed, but the IRS holds it "
+                            "pending no more: lost",
+                            *lost, static_cast<double>(*ledger_.OldestOf(*lost)) / cost::kUs) +
+            Story(static_cast<uint32_t>(*lost)));
+  }
+  if (auto late = ledger_.Overdue(now, RaiseBound(), [](uint64_t id) {
+        return absl::StrFormat("SPI %u", id);
+      })) {
+    Failure(late->second + Story(static_cast<uint32_t>(late->first)));
   }
   if (now < end_of_traffic_ + 20 * kTick) loop_.After(kWatchdogPeriod, [this] { Watchdog(); });
 }

@@ -144,6 +144,31 @@ class InterruptLedger {
     }
     return best;
   }
+  // The first source (in source order) with raises owed whose pending state is gone, as
+  // `held(source)` says: nothing left in the hardware could deliver them. nullopt: none.
+  template <typename Held>
+  std::optional<uint64_t> FirstUnheld(Held&& held) const {
+    for (const auto& [source, q] : outstanding_) {
+      if (!held(source)) return source;
+    }
+    return std::nullopt;
+  }
+  // "<what> raised at T us is still undelivered after N us (bound B us)" when the oldest raise
+  // is older than `bound` at `now`; `what(source)` names its source. nullopt: within the bound.
+  template <typename What>
+  std::optional<std::pair<uint64_t, std::string>> Overdue(cost::Ns now, cost::Ns bound,
+                                                          What&& what) const {
+    const auto oldest = Oldest();
+    if (!oldest || now - oldest->second <= bound) return std::nullopt;
+    char text[200];
+    std::snprintf(text, sizeof text,
+                  " raised at %.3f us is still undelivered after %.0f us (bound %.0f us)",
+                  static_cast<double>(oldest->second) / cost::kUs,
+                  static_cast<double>(now - oldest->second) / cost::kUs,
+                  static_cast<double>(bound) / cost::kUs);
+    return std::make_pair(oldest->first, what(oldest->first) + text);
+  }
+
   // fn(source, raises) for every source with something outstanding, in source order.
   template <typename F>
   void ForEachOutstanding(F&& fn) const {

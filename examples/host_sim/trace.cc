@@ -36,9 +36,9 @@ void AppendJsonString(std::string& out, std::string_view s) {
   out += '"';
 }
 
-void AppendInt(std::string& out, long long v) {
-  char buf[24];
-  char* p = buf + sizeof buf;
+// Writes `v` in decimal so that it ends just before `end`; returns where it starts.
+char* FormatInt(long long v, char* end) {
+  char* p = end;
   const bool negative = v < 0;
   unsigned long long u = negative ? 0ull - static_cast<unsigned long long>(v)
                                   : static_cast<unsigned long long>(v);
@@ -47,6 +47,12 @@ void AppendInt(std::string& out, long long v) {
     u /= 10;
   } while (u != 0);
   if (negative) *--p = '-';
+  return p;
+}
+
+void AppendInt(std::string& out, long long v) {
+  char buf[24];
+  const char* p = FormatInt(v, buf + sizeof buf);
   out.append(p, static_cast<size_t>(buf + sizeof buf - p));
 }
 
@@ -83,15 +89,7 @@ class Emitter {
   void Char(char c) { *p_++ = c; }
   void Int(long long v) {
     char tmp[24];
-    char* q = tmp + sizeof tmp;
-    const bool negative = v < 0;
-    unsigned long long u = negative ? 0ull - static_cast<unsigned long long>(v)
-                                    : static_cast<unsigned long long>(v);
-    do {
-      *--q = static_cast<char>('0' + u % 10);
-      u /= 10;
-    } while (u != 0);
-    if (negative) *--q = '-';
+    const char* q = FormatInt(v, tmp + sizeof tmp);
     const size_t n = static_cast<size_t>(tmp + sizeof tmp - q);
     std::memcpy(p_, q, n);
     p_ += n;

@@ -96,6 +96,14 @@ class Trace {
   void FlowStart(uint64_t flow, int track, Ns at) { Flow('s', flow, track, at); }
   void FlowStep(uint64_t flow, int track, Ns at) { Flow('t', flow, track, at); }
   void FlowEnd(uint64_t flow, int track, Ns at) { Flow('f', flow, track, at); }
+  // A device raises an interrupt at `at`: its write on the device's `track` (a short slice named
+  // `name`) starts a new flow. Returns the flow (0 without a trace).
+  uint64_t Raise(int track, Ns at, int name) {
+    const uint64_t flow = NewFlow();
+    if (flow == 0 || track < 0) return flow;
+    FlowStart(flow, track, SerialSlice(track, at, cost::kMsiWrite, name, TraceCat::kDevice));
+    return flow;
+  }
 
   size_t events() const { return events_.size(); }
   // Writes the JSON document (sorted by time) to `path`. Returns what went wrong.
@@ -154,6 +162,7 @@ class TraceNames {
  public:
   template <typename Format>
   int Get(Trace& trace, size_t i, Format&& format) {
+    if (!trace.enabled()) return -1;
     if (i >= ids_.size()) ids_.resize(i + 1, -1);
     if (ids_[i] < 0) ids_[i] = trace.Name(format());
     return ids_[i];

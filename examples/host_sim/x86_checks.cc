@@ -178,34 +178,28 @@ void X86Host::Watchdog() {
   const cost::Ns now = loop_.now();
   CheckStranded("the watchdog");
   // Every MSI owed is held by an IRR or PIR bit.
-  msi_ledger_.ForEachOutstanding([&](uint64_t key, const std::vector<InterruptLedger::Raise>& r) {
-    const int g = static_cast<int>(key >> 8);
-    const uint8_t vector = static_cast<uint8_t>(key & 0xff);
-    if (Page(g).Test(hw::x86::ApicVectorReg::kIrr, vector) || posting_->PirHas(g, vector)) return;
-    Failure(absl::StrFormat("vCPU %d: %u MSIs of vector %#x raised since %.3f us are owed, but "
+  if (auto lost = msi_ledger_.FirstUnheld([&](uint64_t key) {
+        const int g = static_cast<int>(key >> 8);
+        const uint8_t vector = static_cast<uint8_t>(key & 0xff);
+        return Page(g).Test(hw::x86::ApicVectorReg::kIrr, vector) || posting_->PirHas(g, vector);
+      })) {
+    const int g = static_cast<int>(*lost >> 8);
+    Failure(absl::StrFormat("vCPU %d: MSIs of vector %#x raised since %.3f us are owed, but "
                             "neither its IRR nor its PIR holds the vector any more: lost",
-                            g, r.size(), vector, static_cast<double>(r.front().at) / cost::kUs) +
-            VcpuStory(g));
-  });
-  for (int vm = 0; vm < options_.vms; ++vm) CheckLines(vm);
-  if (auto oldest = msi_ledger_.Oldest(); oldest && now - oldest->second > RaiseBound()) {
-    const int g = static_cast<int>(oldest->first >> 8);
-    Failure(absl::StrFormat("an MSI of vCPU %d (vector %#llx) raised at %.3f us is still "
-                            "undelivered after %.0f us (bound %.0f us)",
-                            g, oldest->first & 0xff, static_cast<double>(oldest->second) / 1000,
-                            static_cast<double>(now - oldest->second) / 1000,
-                            static_cast<double>(RaiseBound()) / 1000) +
+                            g, *lost & 0xff,
+                            static_cast<double>(*msi_ledger_.OldestOf(*lost)) / cost::kUs) +
             VcpuStory(g));
   }
-  if (auto oldest = line_ledger_.Oldest(); oldest && now - oldest->second > RaiseBound()) {
-    const int vm = static_cast<int>(oldest->first >> 8), l = static_cast<int>(oldest->first & 0xff);
-    Failure(absl::StrFormat("VM %d pin %d: work raised at %.3f us is still unserviced after "
-                            "%.0f us (bound %.0f us)",
-                            vm, x86::kFirstLinePin + l, static_cast<double>(oldest->second) / 1000,
-                            static_cast<double>(now - oldest->second) / 1000,
-                            static_cast<double>(RaiseBound()) / 1000) +
-            stories_.Tell(0x10000 + oldest->first,
-                          absl::StrFormat("VM %d pin %d", vm, x86::kFirstLinePin + l)));
+  for (int vm = 0; vm < options_.vms; ++vm) CheckLines(vm);
+  if (auto late = msi_ledger_.Overdue(now, RaiseBound(), [](uint64_t key) {
+        return absl::StrFormat("an MSI of vCPU %u (vector %#x)", key >> 8, key & 0xff);
+      })) {
+    Failure(late->second + VcpuStory(static_cast<int>(late->first >> 8)));
+  }
+  if (auto late = line_ledger_.Overdue(now, RaiseBound(), [](uint64_t key) {
+        return absl::StrFormat("work of VM %u pin %u", key >> 8, x86::kFirstLinePin + (key & 0xff));
+      })) {
+    Failure(late->second + stories_.Tell(0x10000 + late->first, "that line"));
   }
   if (!baseline_) {
     for (int g = 0; g < total_vcpus_; ++g) {

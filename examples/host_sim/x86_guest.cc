@@ -155,20 +155,17 @@ void X86Host::Doorbell(int cpu) {
 // What the IOMMU sends arrives kPostLatency later (message delivery), after the host recorded
 // the post.
 void X86Host::RingDoorbell(uint32_t apic_id) {
-  for (int c = 0; c < options_.pcpus; ++c) {
-    if (platform_.apic_id(c) != apic_id) continue;
-    ++doorbells_;
-    loop_.After(cost::kPostLatency, [this, c] { Doorbell(c); });
+  const int cpu = platform_.CpuOfApicId(apic_id);
+  if (cpu < 0) {
+    Failure(absl::StrFormat("a doorbell to APIC ID %#x, which no CPU has", apic_id));
     return;
   }
-  Failure(absl::StrFormat("a doorbell to APIC ID %#x, which no CPU has", apic_id));
+  ++doorbells_;
+  loop_.After(cost::kPostLatency, [this, cpu] { Doorbell(cpu); });
 }
 
 void X86Host::SendInterrupt(uint32_t apic_id, uint8_t vector) {
-  int cpu = -1;
-  for (int c = 0; c < options_.pcpus && cpu < 0; ++c) {
-    if (platform_.apic_id(c) == apic_id) cpu = c;
-  }
+  const int cpu = platform_.CpuOfApicId(apic_id);
   if (cpu < 0) {
     Failure(absl::StrFormat("vector %#x sent to APIC ID %#x, which no CPU has", vector, apic_id));
     return;

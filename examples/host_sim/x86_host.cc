@@ -43,31 +43,30 @@ X86Host::~X86Host() {
   posting_.reset();
 }
 
-std::string X86Host::Name() const {
-  if (baseline_) return "x86 KVM baseline";
-  switch (mode_) {
+namespace {
+
+// Each x86 host's name (reports, traces) and key suffix (report keys, trace filter).
+struct HostNames {
+  const char* name;
+  const char* key;
+};
+HostNames NamesOf(X86Mode mode, bool baseline) {
+  if (baseline) return {"x86 KVM baseline", "_baseline"};
+  switch (mode) {
     case X86Mode::kGaLog:
-      return "x86 GA log";
+      return {"x86 GA log", "_galog"};
     case X86Mode::kGappi:
-      return "x86 GAPPI";
+      return {"x86 GAPPI", "_gappi"};
     case X86Mode::kVtd:
-      return "x86 VT-d";
+      return {"x86 VT-d", "_vtd"};
   }
-  return "x86";
+  return {"x86", ""};
 }
 
-std::string X86Host::Key() const {
-  if (baseline_) return "_baseline";
-  switch (mode_) {
-    case X86Mode::kGaLog:
-      return "_galog";
-    case X86Mode::kGappi:
-      return "_gappi";
-    case X86Mode::kVtd:
-      return "_vtd";
-  }
-  return "";
-}
+}  // namespace
+
+std::string X86Host::Name() const { return NamesOf(mode_, baseline_).name; }
+std::string X86Host::Key() const { return NamesOf(mode_, baseline_).key; }
 
 void X86Host::Failure(std::string what) {
   if (failures_.size() < 20) failures_.push_back(Name() + ": " + std::move(what));

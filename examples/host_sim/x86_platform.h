@@ -84,6 +84,13 @@ class X86Platform : public hw::fake::LogicalPlatform {
     while (cpus_[cpu].deferred.any()) RunHandler(cpu, TakeHighest(cpu));
   }
   cost::Ns busy_until(int cpu) const { return cpus_[cpu].busy_until; }
+  // The CPU with `apic_id`, or -1.
+  int CpuOfApicId(uint32_t id) const {
+    for (int c = 0; c < num_cpus(); ++c) {
+      if (apic_id(c) == id) return c;
+    }
+    return -1;
+  }
 
  private:
   struct Handler {

@@ -104,6 +104,15 @@ class PostingUnit {
                           bool baseline) = 0;
 };
 
+// Which of `buffers` (a vCPU's page or descriptor each) starts at `pa`: the vCPU the hardware
+// posted into, as it says. -1: none of them.
+inline int IndexOfBuffer(const std::vector<hw::DmaBuffer>& buffers, uint64_t pa) {
+  for (size_t g = 0; g < buffers.size(); ++g) {
+    if (buffers[g].pa == pa) return static_cast<int>(g);
+  }
+  return -1;
+}
+
 // `rescan_after_overflow` false: KVM's GA log restart (the documented baseline).
 std::unique_ptr<PostingUnit> MakeAmdPosting(X86Mode mode, bool rescan_after_overflow);
 std::unique_ptr<PostingUnit> MakeVtdPosting();

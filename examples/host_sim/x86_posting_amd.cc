@@ -115,9 +115,7 @@ class AmdPosting : public PostingUnit {
       p.fault = d.kind == hw::fake::DeliveryKind::kFault ? d.fault : "delivered remapped";
       return p;
     }
-    for (size_t g = 0; g < pages_.size() && p.vcpu < 0; ++g) {
-      if (pages_[g].pa == d.vapic_page_pa) p.vcpu = static_cast<int>(g);
-    }
+    p.vcpu = IndexOfBuffer(pages_, d.vapic_page_pa);
     if (p.vcpu < 0) {
       p.fault = absl::StrFormat("posted into an unknown page %#x", d.vapic_page_pa);
       return p;
@@ -126,11 +124,11 @@ class AmdPosting : public PostingUnit {
     switch (d.kind) {
       case hw::fake::DeliveryKind::kDoorbell:
         p.how = Posted::How::kDoorbell;
-        p.cpu = CpuOf(d.apic_id);
+        p.cpu = platform_->CpuOfApicId(d.apic_id);
         break;
       case hw::fake::DeliveryKind::kGappi:
         p.how = Posted::How::kNotify;
-        p.cpu = CpuOf(d.apic_id);
+        p.cpu = platform_->CpuOfApicId(d.apic_id);
         p.vector = d.vector;
         break;
       case hw::fake::DeliveryKind::kGaLog:
@@ -207,12 +205,6 @@ class AmdPosting : public PostingUnit {
  private:
   hw::x86::VapicPage Page(int g) const {
     return hw::x86::VapicPage(pages_[static_cast<size_t>(g)].va);
-  }
-  int CpuOf(uint32_t apic_id) const {
-    for (int c = 0; c < platform_->num_cpus(); ++c) {
-      if (platform_->apic_id(c) == apic_id) return c;
-    }
-    return -1;
   }
 
   const X86Mode mode_;

@@ -120,9 +120,7 @@ class VtdPosting : public PostingUnit {
       p.fault = d.kind == hw::fake::VtdDeliveryKind::kFault ? d.fault : "delivered remapped";
       return p;
     }
-    for (size_t g = 0; g < descs_.size() && p.vcpu < 0; ++g) {
-      if (descs_[g].pa == d.pi_desc_pa) p.vcpu = static_cast<int>(g);
-    }
+    p.vcpu = IndexOfBuffer(descs_, d.pi_desc_pa);
     if (p.vcpu < 0) {
       p.fault = absl::StrFormat("posted into an unknown descriptor %#x", d.pi_desc_pa);
       return p;
@@ -130,7 +128,7 @@ class VtdPosting : public PostingUnit {
     p.held = held_before_[static_cast<size_t>(p.vcpu)] && d.vector == vector;
     if (d.kind == hw::fake::VtdDeliveryKind::kPostedNotified) {
       p.how = Posted::How::kNotify;
-      p.cpu = CpuOf(d.apic_id);
+      p.cpu = platform_->CpuOfApicId(d.apic_id);
       p.vector = d.notification_vector;
       ++notifications_;
     } else {
@@ -203,12 +201,6 @@ class VtdPosting : public PostingUnit {
   }
   hw::x86::VapicPage Page(int g) const {
     return hw::x86::VapicPage(pages_[static_cast<size_t>(g)].va);
-  }
-  int CpuOf(uint32_t apic_id) const {
-    for (int c = 0; c < platform_->num_cpus(); ++c) {
-      if (platform_->apic_id(c) == apic_id) return c;
-    }
-    return -1;
   }
 
   X86Platform* platform_ = nullptr;

@@ -77,15 +77,9 @@ void X86Host::StormMsi(int device, int k, cost::Ns at, cost::Ns gap, cost::Ns en
 void X86Host::FireMsi(size_t i) {
   const Irte& irte = irtes_[i];
   const cost::Ns now = loop_.now();
-  const uint64_t flow = trace_.NewFlow();
-  const int device_track = device_tracks_[irte.device_id];
-  if (trace_.enabled()) {
-    const int name = msi_names_.Get(trace_, irte.index,
-                                    [&] { return absl::StrFormat("MSI %d", irte.index); });
-    const cost::Ns at =
-        trace_.SerialSlice(device_track, now, cost::kMsiWrite, name, TraceCat::kDevice);
-    trace_.FlowStart(flow, device_track, at);
-  }
+  const uint64_t flow = trace_.Raise(
+      device_tracks_[irte.device_id], now,
+      msi_names_.Get(trace_, irte.index, [&] { return absl::StrFormat("MSI %d", irte.index); }));
   const Posted p = posting_->Fire(irte.device_id, irte.index, irte.vector);
   if (p.how == Posted::How::kFault) {
     msi_ledger_.Refused();
@@ -158,12 +152,8 @@ void X86Host::LineWork(int vm, int line, uint64_t items) {
   if (items > 1) ++line_bursts_;
   uint64_t first_flow = 0;
   for (uint64_t i = 0; i < items; ++i) {
-    const uint64_t flow = trace_.NewFlow();
-    if (trace_.enabled()) {
-      const cost::Ns at =
-          trace_.SerialSlice(l.track, loop_.now(), cost::kMsiWrite, "work", TraceCat::kDevice);
-      trace_.FlowStart(flow, l.track, at);
-    }
+    const uint64_t flow =
+        trace_.Raise(l.track, loop_.now(), trace_.enabled() ? trace_.Name("work") : -1);
     // The line is the pending state: a raise while it is high merges into it.
     line_ledger_.Add(key, l.work + i > 0, loop_.now(), flow);
     if (i == 0) first_flow = flow;

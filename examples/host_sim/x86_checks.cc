@@ -24,7 +24,6 @@ namespace host_sim {
 namespace {
 
 constexpr cost::Ns kWatchdogPeriod = 25 * cost::kUs;
-constexpr cost::Ns kSliceForBounds = 200 * cost::kUs;  // x86_host.cc's kSlice
 
 const char* StateName(int s) {
   static const char* const kNames[] = {"runnable", "running", "in its HLT exit", "blocked"};
@@ -47,7 +46,7 @@ cost::Ns X86Host::RaiseBound() const {
 
 // The longest a blocked vCPU with a pending interrupt may wait to run again.
 cost::Ns X86Host::WakeBound() const {
-  const cost::Ns sched = kSliceForBounds * ((total_vcpus_ + 1) / 2 + 1);
+  const cost::Ns sched = x86::kSlice * ((total_vcpus_ + 1) / 2 + 1);
   const cost::Ns handler = cost::kIrqEntry + 512 * cost::kGaLogEntry +
                            total_vcpus_ * (cost::kVcpuScanned + cost::kVcpuWoken);
   return sched + 2 * handler + cost::kHltExit + x86::kOfflineFor / 10;

@@ -12,12 +12,9 @@
 #include "hw/x86/ioapic_regs.h"
 
 namespace host_sim {
-namespace {
 
-constexpr cost::Ns kSlice = 200 * cost::kUs;        // a vCPU runs this long before preemption
-constexpr cost::Ns kMeanGuestRun = 40 * cost::kUs;  // guest busy time before it idles
-
-}  // namespace
+using x86::kMeanGuestRun;
+using x86::kSlice;
 
 X86Host::X86Host(const SimOptions& options, EventLoop& loop, X86Mode mode,
                  bool rescan_after_overflow, bool baseline, Trace& trace)

@@ -206,7 +206,6 @@ class X86Host : public X86Platform::Listener, public hw::fake::InterruptSink {
   void TraceWakeSteps(int g, int cpu, cost::Ns at);
   void TraceGaLogFill();
   TraceNames msi_names_, irq_names_, run_names_, eoi_names_, hlt_names_, pin_names_;
-  uint32_t ga_log_fill_traced_ = 0;
 
   const SimOptions options_;
   EventLoop& loop_;
@@ -259,6 +258,7 @@ class X86Host : public X86Platform::Listener, public hw::fake::InterruptSink {
   uint64_t woken_before_ = 0;
   uint32_t ga_log_queued_before_ = 0;
   uint64_t rescan_checks_before_ = 0;
+  uint32_t ga_log_fill_traced_ = 0;  // the trace: the GA log fill last shown
   cost::Ns handler_start_ = 0;
   std::string handler_name_;
   std::vector<std::string> failures_;

@@ -42,6 +42,11 @@ inline constexpr double kIrqsOffPerMs = 1.0;  // per pCPU
 inline constexpr cost::Ns kIrqsOffMin = 50 * cost::kUs;
 inline constexpr cost::Ns kIrqsOffMax = 250 * cost::kUs;
 
+// The scheduler: a vCPU runs this long before it is preempted (if others wait), and its guest
+// is busy this long on average before it idles and halts.
+inline constexpr cost::Ns kSlice = 200 * cost::kUs;
+inline constexpr cost::Ns kMeanGuestRun = 40 * cost::kUs;
+
 // How often the world changes.
 inline constexpr double kHotplugPerMs = 0.2;
 inline constexpr cost::Ns kOfflineFor = 1000 * cost::kUs;

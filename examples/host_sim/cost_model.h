@@ -27,6 +27,10 @@ inline constexpr Ns kIommuCommand = 1000;    // one IOMMU command (invalidation 
 inline constexpr Ns kEoiExit = 1500;         // VM exit for an intercepted EOI + I/O APIC work
 inline constexpr Ns kMmioExit = 2000;        // VM exit for one I/O APIC register access
 inline constexpr Ns kGuestAckLatency = 200;  // doorbell / self-IPI until the guest's handler runs
+inline constexpr Ns kGuestIrqHandler = 300;   // a guest's interrupt handler, acknowledge to EOI
+inline constexpr Ns kHltExit = 1000;          // HLT: VM exit and the host's halt path until Block
+inline constexpr Ns kPostLatency = 20;        // an IOMMU remapping and posting one interrupt
+inline constexpr Ns kMsiWrite = 10;           // a device's MSI write on the link
 
 // --- arm64 host ---
 inline constexpr Ns kKickLatency = 2000;      // IPI to a vCPU in the guest, or a wake from WFI

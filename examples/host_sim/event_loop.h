@@ -25,9 +25,21 @@ class EventLoop {
   uint64_t events_run() const { return events_run_; }
 
   void At(Ns when, std::function<void()> fn) {
-    queue_.push(Event{when < now_ ? now_ : when, next_seq_++, std::move(fn)});
+    uint32_t slot;
+    if (free_.empty()) {
+      slot = static_cast<uint32_t>(fns_.size());
+      fns_.push_back(std::move(fn));
+    } else {
+      slot = free_.back();
+      free_.pop_back();
+      fns_[slot] = std::move(fn);
+    }
+    queue_.push(Event{when < now_ ? now_ : when, next_seq_++, slot});
   }
   void After(Ns delay, std::function<void()> fn) { At(now_ + delay, std::move(fn)); }
+  // RunUntil returns after the event that is running (a host stops at its first failure).
+  void Stop() { stopped_ = true; }
+  bool stopped() const { return stopped_; }
 
   using WallTime = std::chrono::steady_clock::time_point;
 
@@ -38,12 +50,13 @@ class EventLoop {
                 WallTime run_start = std::chrono::steady_clock::now()) {
     const auto start = run_start;
     auto last_print = std::chrono::steady_clock::now();
-    while (!queue_.empty() && queue_.top().when <= end) {
-      // The queue holds const elements: move the callback out before popping.
-      Event e = std::move(const_cast<Event&>(queue_.top()));
+    while (!stopped_ && !queue_.empty() && queue_.top().when <= end) {
+      const Event e = queue_.top();
       queue_.pop();
       now_ = e.when;
-      e.fn();
+      std::function<void()> fn = std::move(fns_[e.slot]);
+      free_.push_back(e.slot);
+      fn();
       ++events_run_;
       if (progress != nullptr && (events_run_ & 0xfff) == 0) {
         const auto t = std::chrono::steady_clock::now();
@@ -57,21 +70,25 @@ class EventLoop {
         }
       }
     }
-    if (now_ < end) now_ = end;
+    if (now_ < end && !stopped_) now_ = end;
   }
 
  private:
+  // The heap holds plain entries; the callbacks stay put in slots (cheap heap moves).
   struct Event {
     Ns when;
     uint64_t seq;
-    std::function<void()> fn;
+    uint32_t slot;
     bool operator>(const Event& o) const { return when != o.when ? when > o.when : seq > o.seq; }
   };
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
+  std::vector<std::function<void()>> fns_;
+  std::vector<uint32_t> free_;
   Ns now_ = 0;
   uint64_t next_seq_ = 0;
   uint64_t events_run_ = 0;
   bool printed_ = false;
+  bool stopped_ = false;
 };
 
 }  // namespace host_sim

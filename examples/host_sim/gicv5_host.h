@@ -8,6 +8,13 @@
 //   on every exit                 VgicV5::Fold(vcpu, ppis)       (PPIs, then the SPI fold that
 //                                                                 runs the notifiers)
 //   level SPI deactivated         the deactivation notifier unmasks the device (resample)
+//
+// Devices: edge SPIs, and level SPIs behind a resampler. Some guest drivers (SPIs 56..63)
+// discard their SPI's pending state (GIC CDPEND) when they take it and service one work item;
+// with more work left the line is still high, and the hypervisor must make the SPI pending
+// again at its next fold, or the guest never sees it. The host checks that every raise merges
+// only into a pending state the IRS holds (or a high line), that an edge owed stays pending in
+// the IRS, and that the oldest undelivered SPI is younger than a bound from the cost model.
 #ifndef IRQVIRT_EXAMPLES_HOST_SIM_GICV5_HOST_H_
 #define IRQVIRT_EXAMPLES_HOST_SIM_GICV5_HOST_H_
 
@@ -24,6 +31,7 @@
 #include "examples/host_sim/ledger.h"
 #include "examples/host_sim/options.h"
 #include "examples/host_sim/report.h"
+#include "examples/host_sim/trace.h"
 #include "hw/arm/gicv5_virtual_spis_backend.h"
 #include "hw/fake/fake_gicv5_irs.h"
 #include "hw/fake/logical_platform.h"
@@ -36,19 +44,22 @@ class Gicv5Host {
  public:
   using VgicV5 = irqvirt::vgic::VgicV5<hw::fake::LogicalPlatform>;
 
-  Gicv5Host(const SimOptions& options, EventLoop& loop);
+  Gicv5Host(const SimOptions& options, EventLoop& loop, Trace& trace);
   absl::Status Init();
   void Start();
   void Finish(Report& report);
+  bool failed() const { return !failures_.empty(); }
 
  private:
   struct Vcpu {
     hw::Gicv5PpiState ppis;
     bool take_scheduled = false;
     cost::Ns busy_until = 0;
+    int host_track = -1, irq_track = -1;
   };
   struct LevelDevice {
     uint64_t work = 0;
+    bool line = false;
     bool masked = false;
   };
 
@@ -57,8 +68,13 @@ class Gicv5Host {
   void ScheduleTake(uint16_t vpe);
   void VcpuExit(uint32_t vcpu);
   void RaiseEdge(uint32_t id);
-  void LevelWork(uint32_t id);
+  void LevelWork(uint32_t id, uint64_t items);
   void AssertLine(uint32_t id);
+  void SetLine(uint32_t id, bool level);
+  bool DiscardsPending(uint32_t id) const;
+  void Watchdog();
+  cost::Ns RaiseBound() const;
+  std::string Story(uint32_t id) const;
   void NextSpi(std::mt19937_64& rng, cost::Ns t);
   void NextTick(uint32_t vcpu, cost::Ns t);
   uint16_t Target(uint32_t id) const;
@@ -69,6 +85,7 @@ class Gicv5Host {
 
   const SimOptions options_;
   EventLoop& loop_;
+  Trace& trace_;
   const cost::Ns end_of_traffic_;
   hw::fake::LogicalPlatform platform_;
   hw::fake::FakeGicv5Irs irs_;
@@ -79,9 +96,10 @@ class Gicv5Host {
   std::vector<std::shared_ptr<std::mt19937_64>> streams_;
 
   InterruptLedger ledger_{"arm64 GICv5 SPIs"};
-  std::map<uint32_t, cost::Ns> first_raised_;
-  LatencyStats latency_;
-  uint64_t exits_ = 0, notifications_ = 0;
+  StoryLog stories_;  // by SPI ID
+  int pid_ = -1, device_track_ = -1, irs_track_ = -1;
+  TraceNames irq_names_, spi_names_, work_names_, vdpend_names_;
+  uint64_t exits_ = 0, notifications_ = 0, guest_discards_ = 0, discarded_with_line_high_ = 0;
   cost::Ns fold_ns_ = 0;
   std::vector<std::string> failures_;
 };

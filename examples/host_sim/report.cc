@@ -36,6 +36,17 @@ Section& Report::AddSection(std::string key, std::string title) {
   return sections.back();
 }
 
+void Report::Mechanism(std::string key, double count) {
+  for (Section& s : sections) {
+    if (s.key == "mechanisms") {
+      s.metrics.push_back({std::move(key), count});
+      return;
+    }
+  }
+  AddSection("mechanisms", "mechanisms exercised (each must be non-zero)")
+      .metrics.push_back({std::move(key), count});
+}
+
 std::string FormatValue(const Metric& m) {
   char buf[64];
   if (m.integer) {

@@ -40,6 +40,9 @@ struct Report {
   std::vector<std::string> failures;  // lost interrupts and broken invariants, by name
 
   Section& AddSection(std::string key, std::string title);
+  // A count of one mechanism the run exercised (section "mechanisms": a correct run must show
+  // every one of them non-zero, or its checks would prove nothing).
+  void Mechanism(std::string key, double count);
   bool ok() const { return failures.empty(); }
 };
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Runs the whole simulated host: the x86 half (and its baseline), the arm64 GICv3 VM and the
-// GICv5 VM, each on its own event loop, and collects one report.
+// Runs the whole simulated host: the x86 hosts (GA log, GAPPI, VT-d, and the KVM baseline), the
+// arm64 GICv3 VM and the GICv5 VM, each on its own event loop, and collects one report.
 #ifndef IRQVIRT_EXAMPLES_HOST_SIM_SIMULATION_H_
 #define IRQVIRT_EXAMPLES_HOST_SIM_SIMULATION_H_
 
@@ -10,11 +10,13 @@
 
 #include "examples/host_sim/options.h"
 #include "examples/host_sim/report.h"
+#include "examples/host_sim/trace.h"
 
 namespace host_sim {
 
 // `progress` (may be null) gets a line about once a second for runs longer than two seconds.
-Report RunSimulation(const SimOptions& options, std::ostream* progress);
+// `trace` (may be null) records the timeline.
+Report RunSimulation(const SimOptions& options, std::ostream* progress, Trace* trace = nullptr);
 
 // The command: parses `args` (without the program name), runs, prints the report to `out`.
 // Returns the exit status: 0 all delivered, 1 lost interrupts or broken invariants (named on

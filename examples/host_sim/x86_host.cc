@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+// The x86 host's setup and its scheduler: which exit calls which irqvirt entry point.
 #include "examples/host_sim/x86_host.h"
 
 #include <algorithm>
@@ -11,17 +12,18 @@
 #include "hw/x86/ioapic_regs.h"
 
 namespace host_sim {
-namespace {
 
-constexpr cost::Ns kSlice = 200 * cost::kUs;        // a vCPU runs this long before preemption
-constexpr cost::Ns kMeanGuestRun = 40 * cost::kUs;  // guest busy time before it halts
+using x86::kMeanGuestRun;
+using x86::kSlice;
 
-}  // namespace
-
-X86Host::X86Host(const SimOptions& options, EventLoop& loop, bool rescan_after_overflow)
+X86Host::X86Host(const SimOptions& options, EventLoop& loop, X86Mode mode,
+                 bool rescan_after_overflow, bool baseline, Trace& trace)
     : options_(options),
       loop_(loop),
+      mode_(mode),
       rescan_after_overflow_(rescan_after_overflow),
+      baseline_(baseline),
+      trace_(trace),
       end_of_traffic_(static_cast<cost::Ns>(options.duration_us) * cost::kUs),
       total_vcpus_(options.vms * options.vcpus),
       platform_(options.pcpus, static_cast<uint32_t>(options.vms * options.vcpus), loop),
@@ -29,79 +31,84 @@ X86Host::X86Host(const SimOptions& options, EventLoop& loop, bool rescan_after_o
       pcpus_(options.pcpus),
       vms_(options.vms),
       guest_rng_(RandomStream(options.seed, 0x86, 1)),
-      gappi_irqs_per_cpu_(options.pcpus, 0) {
+      wakeup_irqs_per_cpu_(options.pcpus, 0) {
   platform_.set_listener(this);
 }
 
 X86Host::~X86Host() {
-  // Teardown in the embedder's order: the router and queues unregister their vectors first.
-  router_.reset();
-  queues_.reset();
-  iommu_.reset();
+  // Teardown in the embedder's order: irqvirt unregisters its vectors before memory goes.
+  posting_.reset();
 }
 
+namespace {
+
+// Each x86 host's name (reports, traces) and key suffix (report keys, trace filter).
+struct HostNames {
+  const char* name;
+  const char* key;
+};
+HostNames NamesOf(X86Mode mode, bool baseline) {
+  if (baseline) return {"x86 KVM baseline", "_baseline"};
+  switch (mode) {
+    case X86Mode::kGaLog:
+      return {"x86 GA log", "_galog"};
+    case X86Mode::kGappi:
+      return {"x86 GAPPI", "_gappi"};
+    case X86Mode::kVtd:
+      return {"x86 VT-d", "_vtd"};
+  }
+  return {"x86", ""};
+}
+
+}  // namespace
+
+std::string X86Host::Name() const { return NamesOf(mode_, baseline_).name; }
+std::string X86Host::Key() const { return NamesOf(mode_, baseline_).key; }
+
 void X86Host::Failure(std::string what) {
-  if (failures_.size() < 20) failures_.push_back(std::move(what));
+  if (failures_.size() < 20) failures_.push_back(Name() + ": " + std::move(what));
+  if (options_.stop_at_first_failure) loop_.Stop();
 }
 
 absl::Status X86Host::Init() {
-  // The IOMMU: the fake hardware below irqvirt's real driver.
-  sink_ = std::make_unique<hw::fake::PlatformInterruptSink<X86Platform>>(platform_);
-  iommu_hw_ = std::make_unique<hw::fake::FakeAmdIommu>(memory_, *sink_);
-  hw::amd::IommuConfig config;
-  config.ga_log_interrupt_apic_id = platform_.apic_id(0);
-  config.ga_log_interrupt_vector = x86::kGaLogVector;
-  config.request_gappi = options_.mode == PostedMode::kGappi;
-  auto iommu = Iommu::Create(platform_, *iommu_hw_, memory_, config);
-  if (!iommu.ok()) return iommu.status();
-  iommu_ = std::move(*iommu);
-  // GAPPI mode: per-CPU wakeup queues, two wakeup vectors per CPU.
-  if (iommu_->mode() == hw::amd::GuestIrMode::kGappi) {
-    irqvirt::wakeup::WakeupConfig wc;
-    wc.num_cpus = options_.pcpus;
-    wc.vectors_per_cpu = x86::kWakeupVectorsPerCpu;
-    wc.first_vector = x86::kFirstWakeupVector;
-    wc.max_vcpus = static_cast<uint32_t>(total_vcpus_);
-    auto q = Router::Queues::Create(platform_, wc);
-    if (!q.ok()) return q.status();
-    queues_ = std::move(*q);
+  posting_ = mode_ == X86Mode::kVtd ? MakeVtdPosting()
+                                     : MakeAmdPosting(mode_, rescan_after_overflow_);
+  if (absl::Status s = posting_->Init(platform_, *this, static_cast<uint32_t>(total_vcpus_));
+      !s.ok()) {
+    return s;
   }
-  irqvirt::posted::RouterConfig rc;
-  rc.max_vcpus = static_cast<uint32_t>(total_vcpus_);
-  rc.rescan_after_overflow = rescan_after_overflow_;
-  auto router = Router::Create(platform_, *iommu_, queues_.get(), rc);
-  if (!router.ok()) return router.status();
-  router_ = std::move(*router);
 
-  // vCPUs: a vAPIC backing page each, in memory the IOMMU can reach.
+  pid_ = trace_.Process("x86" + Key(), Name());
+  for (int c = 0; c < options_.pcpus; ++c) {
+    pcpus_[c].track = trace_.Track(pid_, 1 + c, absl::StrFormat("pCPU %d", c));
+  }
+  iommu_track_ = trace_.Track(pid_, 50, mode_ == X86Mode::kVtd ? "VT-d unit" : "AMD IOMMU");
+
+  // vCPUs: a vAPIC page each, in memory the IOMMU reaches.
   for (int g = 0; g < total_vcpus_; ++g) {
     Vcpu& v = vcpus_[g];
     v.vm = g / options_.vcpus;
     v.index = g % options_.vcpus;
     v.cpu = g % options_.pcpus;
-    auto page = memory_.Allocate(hw::x86::kVapicPageSize, 4096);
+    auto page = posting_->AddVcpu(g, v.vm, v.index, v.cpu);
     if (!page.ok()) return page.status();
     v.page = *page;
-    irqvirt::posted::VcpuConfig vc;
-    vc.vm_id = static_cast<uint32_t>(v.vm + 1);
-    vc.vcpu_index = static_cast<uint32_t>(v.index);
-    vc.vapic_page = static_cast<uint8_t*>(v.page.va);
-    vc.vapic_page_pa = v.page.pa;
-    vc.home_cpu = v.cpu;
-    if (absl::Status s = router_->AddVcpu(static_cast<uint32_t>(g), vc); !s.ok()) return s;
+    v.track = trace_.Track(pid_, 100 + 2 * g, absl::StrFormat("vCPU %d (VM %d)", g, v.vm), v.vm);
+    v.irq_track = trace_.Track(pid_, 101 + 2 * g, absl::StrFormat("vCPU %d guest IRQs", g), v.vm);
   }
 
   // Assigned devices: 4 IRTEs (queues) each, bound to the vCPUs of the device's VM.
   for (int d = 0; d < options_.devices; ++d) {
     const uint16_t device_id = static_cast<uint16_t>(d);  // requester IDs 0..255
-    if (absl::Status s = iommu_->AttachDevice(device_id); !s.ok()) return s;
+    if (absl::Status s = posting_->AttachDevice(device_id); !s.ok()) return s;
     const int vm = d % options_.vms;
+    device_tracks_.push_back(
+        trace_.Track(pid_, 1000 + d, absl::StrFormat("device %d (VM %d)", d, vm), vm));
     for (int k = 0; k < x86::kIrtesPerDevice; ++k) {
       Irte irte{device_id, static_cast<uint16_t>(k), vm,
                 Gid(vm, (d / options_.vms + k) % options_.vcpus),
                 static_cast<uint8_t>(x86::kFirstMsiVector + (d * x86::kIrtesPerDevice + k) % 16)};
-      if (absl::Status s = router_->Bind({irte.device_id, irte.index},
-                                         static_cast<uint32_t>(irte.owner), irte.vector);
+      if (absl::Status s = posting_->Bind(irte.device_id, irte.index, irte.owner, irte.vector);
           !s.ok()) {
         return s;
       }
@@ -124,14 +131,23 @@ absl::Status X86Host::Init() {
     io.num_pins = 24;
     io.version = 0x20;
     io.rescan_immediately = false;
+    io.storm_threshold = x86::kStormThreshold;
+    io.storm_delay_ns = x86::kStormDelay;
     m.storm_timer = std::make_unique<EventTimer>(loop_);
     auto ioapic = irqvirt::ioapic::Ioapic::Create(*m.lapics, *m.storm_timer, io);
     if (!ioapic.ok()) return ioapic.status();
     m.ioapic = std::move(*ioapic);
-    m.storm_timer->set_callback([this, vm] { vms_[vm].ioapic->OnStormTimer(); });
-    m.line_work.assign(x86::kLinesPerVm, 0);
+    m.storm_timer->set_callback([this, vm] {
+      trace_.Instant(vms_[vm].track, loop_.now(), "storm guard: re-deliver");
+      vms_[vm].ioapic->OnStormTimer();
+    });
+    m.track = trace_.Track(pid_, 60 + vm, absl::StrFormat("VM %d I/O APIC", vm), vm);
+    m.lines.resize(x86::kLinesPerVm);
     // The guest's boot-time programming: level, active high, fixed, physical destination.
     for (int l = 0; l < x86::kLinesPerVm; ++l) {
+      m.lines[l].track =
+          trace_.Track(pid_, 2000 + vm * 16 + l,
+                       absl::StrFormat("VM %d INTx pin %d", vm, x86::kFirstLinePin + l), vm);
       const auto rte = hw::x86::IoapicRedirectionEntry()
                            .set_vector(x86::kFirstLineVector + l)
                            .set_trigger_mode(1)
@@ -176,22 +192,27 @@ void X86Host::CpuOffline(int cpu) {
   if (online <= 2 || other < 0) return;  // keep two CPUs: the GA log interrupt needs a home
   platform_.SetCurrentCpu(cpu);
   // GA log mode: the CPU that takes the GA log interrupt hands it over first, both online.
-  if (router_->mode() == hw::amd::GuestIrMode::kGaLog &&
-      iommu_->ga_log_interrupt_apic_id() == platform_.apic_id(cpu)) {
-    if (absl::Status s = router_->RetargetGaLogInterrupt(other); !s.ok()) {
-      Failure("x86: RetargetGaLogInterrupt: " + std::string(s.message()));
-      return;
-    }
-    ++ga_log_retargets_;
-  }
-  // GAPPI mode: vCPUs parked on this CPU move, and their IRTEs with them.
-  auto moved = router_->OfflineCpu(cpu);
-  if (!moved.ok()) {
-    Failure("x86: OfflineCpu: " + std::string(moved.status().message()));
+  absl::StatusOr<bool> moved_log = posting_->MoveAwayFrom(cpu, other);
+  if (!moved_log.ok()) {
+    Failure("RetargetGaLogInterrupt: " + std::string(moved_log.status().message()));
     return;
   }
+  if (*moved_log) {
+    ++ga_log_retargets_;
+    trace_.Instant(pcpus_[other].track, loop_.now(), "GA log interrupt moved here");
+  }
+  // GAPPI and VT-d: vCPUs parked on this CPU move, and their IRTEs or descriptors with them.
+  auto moved = posting_->OfflineCpu(cpu);
+  if (!moved.ok()) {
+    Failure("OfflineCpu: " + std::string(moved.status().message()));
+    return;
+  }
+  // The CPU takes what was sent to it before it stops taking interrupts.
+  while (!pcpus_[cpu].inflight.empty()) ArriveAt(cpu);
   platform_.HandleDeferredNow(cpu);
   platform_.SetOnline(cpu, false);
+  trace_.Instant(pcpus_[cpu].track, loop_.now(),
+                 absl::StrFormat("CPU offline (%u parked vCPUs moved)", *moved));
   Pcpu& p = pcpus_[cpu];
   p.online = false;
   ++offlines_;
@@ -200,25 +221,24 @@ void X86Host::CpuOffline(int cpu) {
   evicted.swap(p.runqueue);
   if (p.running >= 0) {
     const int g = p.running;
-    p.running = -1;
-    platform_.SetCurrentCpu(cpu);
-    router_->Put(static_cast<uint32_t>(g));
-    ++vcpus_[g].epoch;
+    StopRunning(g);
     evicted.push_front(g);
   }
   for (int g : evicted) {
     ++migrations_;
     Enqueue(g, LeastLoadedCpu(-1));
   }
+  CheckStranded("OfflineCpu");
 }
 
 void X86Host::CpuOnline(int cpu) {
   if (pcpus_[cpu].online) return;
   platform_.SetOnline(cpu, true);
-  if (absl::Status s = router_->OnlineCpu(cpu); !s.ok()) {
-    Failure("x86: OnlineCpu: " + std::string(s.message()));
+  if (absl::Status s = posting_->OnlineCpu(cpu); !s.ok()) {
+    Failure("OnlineCpu: " + std::string(s.message()));
   }
   pcpus_[cpu].online = true;
+  trace_.Instant(pcpus_[cpu].track, loop_.now(), "CPU online");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -238,14 +258,37 @@ int X86Host::LeastLoadedCpu(int preferred) const {
   return best;
 }
 
-void X86Host::ChargeCommands(int cpu, uint64_t commands_before) {
-  const uint64_t n = iommu_hw_->commands_executed() - commands_before;
-  if (n > 0) platform_.Charge(cpu, static_cast<cost::Ns>(n) * cost::kIommuCommand);
+void X86Host::ChargeCommands(int cpu, uint64_t commands_before, const char* what) {
+  const uint64_t n = posting_->CommandsExecuted() - commands_before;
+  if (n == 0) return;
+  const cost::Ns ns = static_cast<cost::Ns>(n) * cost::kIommuCommand;
+  const cost::Ns start = platform_.Charge(cpu, ns);
+  trace_.Slice(pcpus_[cpu].track, start, start + ns,
+               absl::StrFormat("IOMMU: %u commands (%s)", n, what), TraceCat::kHost);
+}
+
+void X86Host::SetState(int g, State s) {
+  Vcpu& v = vcpus_[g];
+  if (trace_.enabled() && loop_.now() > v.state_since) {
+    // Names 0..P-1: running on that pCPU; then runnable, HLT exit, blocked.
+    const int p = options_.pcpus;
+    const size_t which = v.state == State::kRunning    ? static_cast<size_t>(v.cpu)
+                         : v.state == State::kRunnable ? p
+                         : v.state == State::kHalting  ? p + 1
+                                                       : p + 2;
+    const int name = run_names_.Get(trace_, which, [&]() -> std::string {
+      if (which < static_cast<size_t>(p)) return absl::StrFormat("run on pCPU %d", v.cpu);
+      return which == static_cast<size_t>(p) ? "runnable" : which == static_cast<size_t>(p) + 1 ? "HLT exit" : "blocked";
+    });
+    trace_.Slice(v.track, v.state_since, loop_.now(), name, TraceCat::kGuest);
+  }
+  v.state = s;
+  v.state_since = loop_.now();
 }
 
 void X86Host::Enqueue(int g, int cpu) {
   Vcpu& v = vcpus_[g];
-  v.state = State::kRunnable;
+  SetState(g, State::kRunnable);
   v.cpu = cpu;
   pcpus_[cpu].runqueue.push_back(g);
   Dispatch(cpu);
@@ -263,41 +306,76 @@ void X86Host::RunOn(int g, int cpu) {
   Vcpu& v = vcpus_[g];
   Pcpu& p = pcpus_[cpu];
   platform_.SetCurrentCpu(cpu);
-  const uint64_t commands = iommu_hw_->commands_executed();
-  if (irqvirt::posted::RouteError e = router_->Load(static_cast<uint32_t>(g), cpu); !e.ok()) {
-    Failure("x86: Load: " + std::string(e.ToStatus().message()));
+  const uint64_t commands = posting_->CommandsExecuted();
+  if (irqvirt::posted::RouteError e = posting_->Load(g, cpu); !e.ok()) {
+    Failure("Load: " + std::string(e.ToStatus().message()));
   }
-  ChargeCommands(cpu, commands);
-  v.state = State::kRunning;
+  ChargeCommands(cpu, commands, "Load");
+  v.blocked_in_router = false;
+  // VT-d: before entry, what was posted while the vCPU was out moves into its vAPIC page.
+  if (posting_->PendingOutsidePage(g)) posting_->SyncPirToIrr(g);
   v.cpu = cpu;
-  v.stranded = false;
+  SetState(g, State::kRunning);
+  v.kicked_while_halting = false;
   ++v.epoch;
   p.running = g;
+  stories_.Add(static_cast<uint64_t>(g), loop_.now(), "runs on pCPU %lld", cpu);
   if (v.pending_since >= 0) {
     wake_latency_.Add(loop_.now() - v.pending_since);
+    if (!v.stranded) ++wakes_met_;
     v.pending_since = -1;
   }
-  GuestTakeInterrupts(g);
+  v.stranded = false;
   const uint64_t epoch = v.epoch;
-  const cost::Ns run = Exponential(guest_rng_, 1e6 / static_cast<double>(kMeanGuestRun));
-  loop_.After(run, [this, g, epoch] { Halt(g, epoch); });
+  if (!v.wants_halt) {
+    const cost::Ns run = Exponential(guest_rng_, 1e6 / static_cast<double>(kMeanGuestRun));
+    loop_.After(run, [this, g, epoch] { HaltTimer(g, epoch); });
+  }
   const uint64_t slice = ++p.slice_epoch;
+  p.preempt_due = false;
   loop_.After(kSlice, [this, cpu, slice] { Preempt(cpu, slice); });
+  if (v.handler_vector >= 0) {
+    // The guest's handler goes on where the preemption stopped it.
+    const uint64_t he = ++v.handler_epoch;
+    v.handler_deadline = loop_.now() + v.handler_left;
+    loop_.After(v.handler_left, [this, g, he] { HandlerEnd(g, he); });
+  } else {
+    GuestTakeNext(g);  // VM entry: the CPU evaluates the vAPIC page's IRR
+  }
+}
+
+// The vCPU leaves its pCPU without blocking (preemption, CPU offline): Put, and the guest's
+// handler, if one runs, waits for the next run.
+void X86Host::StopRunning(int g) {
+  Vcpu& v = vcpus_[g];
+  Pcpu& p = pcpus_[v.cpu];
+  p.running = -1;
+  platform_.SetCurrentCpu(v.cpu);
+  posting_->Put(g);
+  ++v.epoch;
+  if (v.handler_vector >= 0) {
+    ++v.handler_epoch;
+    v.handler_left = std::max<cost::Ns>(1, v.handler_deadline - loop_.now());
+    ++handlers_preempted_;
+  }
+  stories_.Add(static_cast<uint64_t>(g), loop_.now(), "leaves pCPU %lld (Put)", v.cpu);
 }
 
 void X86Host::Preempt(int cpu, uint64_t slice) {
   Pcpu& p = pcpus_[cpu];
   if (p.slice_epoch != slice || p.running < 0) return;
+  const int g = p.running;
   if (p.runqueue.empty()) {
     const uint64_t next = ++p.slice_epoch;
     loop_.After(kSlice, [this, cpu, next] { Preempt(cpu, next); });
     return;
   }
-  const int g = p.running;
-  p.running = -1;
-  platform_.SetCurrentCpu(cpu);
-  router_->Put(static_cast<uint32_t>(g));
-  ++vcpus_[g].epoch;
+  if (vcpus_[g].state != State::kRunning) {
+    p.preempt_due = true;  // in its HLT exit: decided when Block returns
+    return;
+  }
+  p.preempt_due = false;
+  StopRunning(g);
   ++preemptions_;
   // Load balancing: a preempted vCPU goes to the least loaded CPU, which migrates it.
   const int target = LeastLoadedCpu(cpu);
@@ -306,61 +384,86 @@ void X86Host::Preempt(int cpu, uint64_t slice) {
   Enqueue(g, target);
 }
 
-// The guest executes HLT: everything pending was handled, so the host blocks the vCPU.
-void X86Host::Halt(int g, uint64_t epoch) {
+// The guest has run out of work: it halts once it has taken everything pending.
+void X86Host::HaltTimer(int g, uint64_t epoch) {
   Vcpu& v = vcpus_[g];
   if (v.state != State::kRunning || v.epoch != epoch) return;
-  GuestTakeInterrupts(g);
+  v.wants_halt = true;
+  if (v.handler_vector < 0) GuestTakeNext(g);
+}
+
+// HLT: the guest found nothing in its IRR. The exit and the host's halt path take kHltExit on
+// the pCPU before Block; the IOMMU still sees the vCPU running (IsRun = 1, or SN = 0 with the
+// posted vector), so an interrupt in that window notifies a CPU that is not in the guest.
+void X86Host::Halt(int g) {
+  Vcpu& v = vcpus_[g];
+  SetState(g, State::kHalting);
+  ++halts_;
+  stories_.Add(static_cast<uint64_t>(g), loop_.now(), "HLT on pCPU %lld", v.cpu);
+  const cost::Ns start = platform_.Charge(v.cpu, cost::kHltExit);
+  if (trace_.enabled()) {
+    trace_.Slice(pcpus_[v.cpu].track, start, start + cost::kHltExit,
+                 hlt_names_.Get(trace_, static_cast<size_t>(g),
+                                [&] { return absl::StrFormat("HLT exit vCPU %d", g); }),
+                 TraceCat::kHost);
+  }
+  const uint64_t epoch = ++v.epoch;
+  loop_.At(start + cost::kHltExit, [this, g, epoch] { BlockAfterHltExit(g, epoch); });
+}
+
+void X86Host::BlockAfterHltExit(int g, uint64_t epoch) {
+  Vcpu& v = vcpus_[g];
+  if (v.state != State::kHalting || v.epoch != epoch) return;
   const int cpu = v.cpu;
   platform_.SetCurrentCpu(cpu);
-  const uint64_t commands = iommu_hw_->commands_executed();
-  const irqvirt::posted::BlockOutcome b = router_->Block(static_cast<uint32_t>(g), cpu);
-  ChargeCommands(cpu, commands);
-  ++halts_;
+  const uint64_t commands = posting_->CommandsExecuted();
+  const irqvirt::posted::BlockOutcome b = posting_->Block(g, cpu);
+  ChargeCommands(cpu, commands, "Block");
   if (b.decision == irqvirt::wakeup::BlockDecision::kSleep) {
-    v.state = State::kBlocked;
+    v.blocked_in_router = true;
+    SetState(g, State::kBlocked);
     ++v.epoch;
+    v.wants_halt = false;
     pcpus_[cpu].running = -1;
+    stories_.Add(static_cast<uint64_t>(g), loop_.now(),
+                 "Block on pCPU %lld: sleep (interrupt pending: %lld, parked on pCPU %lld)", cpu,
+                 HasPending(g) ? 1 : 0, posting_->ParkedCpu(g));
+    if (HasPending(g) && v.pending_since < 0) {
+      v.pending_since = loop_.now();
+      ++wakes_needed_;
+    }
+    if (v.kicked_while_halting) {
+      // The host delivered an I/O APIC interrupt during the HLT exit: its kick wakes it.
+      v.kicked_while_halting = false;
+      ++host_kicks_;
+      v.wake_coming = true;
+      loop_.After(0, [this, g] { Wake(g); });
+    }
+    CheckStranded("Block");
+    pcpus_[cpu].preempt_due = false;
     Dispatch(cpu);
     return;
   }
   // An interrupt came in the window (or parking was refused): do not sleep, run on.
   if (!b.error.ok() && b.error.code != irqvirt::posted::RouteErrorCode::kNotParked) {
-    Failure("x86: Block: " + std::string(b.error.ToStatus().message()));
+    Failure("Block: " + std::string(b.error.ToStatus().message()));
   }
   ++halt_aborts_;
-  router_->Load(static_cast<uint32_t>(g), cpu);
-  GuestTakeInterrupts(g);
+  stories_.Add(static_cast<uint64_t>(g), loop_.now(), "Block on pCPU %lld: pending, runs on",
+               cpu);
+  posting_->Load(g, cpu);
+  if (posting_->PendingOutsidePage(g)) posting_->SyncPirToIrr(g);
+  SetState(g, State::kRunning);
+  v.wants_halt = false;
+  v.kicked_while_halting = false;
   const uint64_t next = ++v.epoch;
   loop_.After(Exponential(guest_rng_, 1e6 / static_cast<double>(kMeanGuestRun)),
-              [this, g, next] { Halt(g, next); });
-}
-
-void X86Host::WakeRequested(uint32_t vcpu, cost::Ns when) {
-  ++wake_requests_;
-  if (options_.hooks.drop_every_nth_wake != 0 &&
-      wake_requests_ % options_.hooks.drop_every_nth_wake == 0) {
-    ++dropped_wakes_;  // the deliberate defect: this wakeup never reaches the scheduler
+              [this, g, next] { HaltTimer(g, next); });
+  if (pcpus_[cpu].preempt_due) {
+    Preempt(cpu, pcpus_[cpu].slice_epoch);  // its slice ended during the exit
     return;
   }
-  vcpus_[vcpu].wake_coming = true;
-  loop_.At(when, [this, vcpu] { Wake(static_cast<int>(vcpu)); });
-}
-
-// GA log mode: right after the handler drained the log, every blocked vCPU with a pending
-// interrupt must have a wakeup coming. One without is a lost wakeup: only a later, unrelated
-// interrupt would ever wake it (what KVM's restart without a rescan does after an overflow).
-void X86Host::HandlerDone(int cpu, uint8_t vector) {
-  (void)cpu;
-  if (vector != x86::kGaLogVector) return;
-  for (int g = 0; g < total_vcpus_; ++g) {
-    Vcpu& v = vcpus_[g];
-    if (v.state == State::kBlocked && !v.wake_coming && !v.stranded &&
-        Page(g).Any(hw::x86::ApicVectorReg::kIrr)) {
-      v.stranded = true;
-      ++lost_wakeups_;
-    }
-  }
+  GuestTakeNext(g);
 }
 
 void X86Host::Wake(int g) {
@@ -371,113 +474,11 @@ void X86Host::Wake(int g) {
     return;
   }
   ++wakes_;
-  if (!Page(g).Any(hw::x86::ApicVectorReg::kIrr)) ++spurious_wakeups_;
+  if (!HasPending(g)) ++spurious_wakeups_;
+  stories_.Add(static_cast<uint64_t>(g), loop_.now(), "woken");
   const int cpu = LeastLoadedCpu(v.cpu);
   if (cpu != v.cpu) ++migrations_;
   Enqueue(g, cpu);
-}
-
-// An interrupt is in vCPU g's IRR (posted by the IOMMU, or delivered by its I/O APIC).
-void X86Host::InterruptArrived(int g, bool host_kick) {
-  Vcpu& v = vcpus_[g];
-  switch (v.state) {
-    case State::kRunning:
-      // A doorbell (or the host's self-IPI): the guest takes it almost at once.
-      loop_.After(cost::kGuestAckLatency, [this, g] { GuestTakeInterrupts(g); });
-      break;
-    case State::kBlocked:
-      if (v.pending_since < 0) v.pending_since = loop_.now();
-      if (host_kick && !v.wake_coming) {
-        ++host_kicks_;
-        v.wake_coming = true;
-        loop_.After(0, [this, g] { Wake(g); });
-      }
-      break;
-    case State::kRunnable:
-      break;  // taken when it next runs
-  }
-}
-
-// The guest's interrupt handling: acknowledge the highest IRR vector, run its handler, EOI.
-// An EOI whose vector is in the EOI-exit bitmap exits to the host, which passes it to the I/O
-// APIC; the bitmap is refreshed whenever the I/O APIC asks for a rescan (before entry).
-void X86Host::GuestTakeInterrupts(int g) {
-  Vcpu& v = vcpus_[g];
-  if (v.state != State::kRunning) return;
-  Vm& m = vms_[v.vm];
-  irqvirt::ioapic::Ioapic& io = *m.ioapic;
-  const hw::x86::VapicPage page = Page(g);
-  for (int budget = 0; budget < 1024; ++budget) {
-    if (io.RescanPending(v.index)) {
-      io.ProcessPendingRescans(v.index);
-      ++rescans_processed_;
-    }
-    v.eoi_exit_bitmap = io.HandledVectors(v.index);
-    const int highest = page.Highest(hw::x86::ApicVectorReg::kIrr);
-    if (highest < 0) return;
-    const uint8_t vector = static_cast<uint8_t>(highest);
-    page.Clear(hw::x86::ApicVectorReg::kIrr, vector);
-    page.Set(hw::x86::ApicVectorReg::kIsr, vector);
-    // The handler.
-    if (vector >= x86::kFirstLineVector && vector < x86::kFirstLineVector + x86::kLinesPerVm) {
-      const int line = vector - x86::kFirstLineVector;
-      // Services the device: its work is done and it drops the line.
-      line_ledger_.Deliver(x86::LineKey(v.vm, line));
-      m.line_work[line] = 0;
-      if (!io.SetIrq(x86::kFirstLinePin + line, false).ok()) Failure("x86: SetIrq refused a pin");
-    } else {
-      msi_ledger_.Deliver(x86::MsiKey(g, vector));
-    }
-    // EOI.
-    page.Clear(hw::x86::ApicVectorReg::kIsr, vector);
-    const bool level = page.Test(hw::x86::ApicVectorReg::kTmr, vector);
-    if (v.eoi_exit_bitmap.test(vector)) {
-      ++eoi_exits_;
-      auto stale = io.HighestStalePendingEoi(v.index);
-      if (stale.ok() && *stale == vector) ++stale_eoi_rescans_;
-      platform_.Charge(v.cpu, cost::kEoiExit);
-      io.OnLapicEoi(v.index, vector, level);
-    }
-    if (level) page.Clear(hw::x86::ApicVectorReg::kTmr, vector);
-  }
-  Failure(absl::StrFormat("x86: vCPU %d: interrupt storm the guest could not drain", g));
-}
-
-// ------------------------------------------------------------------------------------------
-// Handler accounting (X86Platform::Listener).
-
-void X86Host::BeforeHandler(int cpu, uint8_t vector) {
-  stats_before_ = router_->stats();
-  woken_before_ = platform_.total_wakes();
-  queue_length_before_ = 0;
-  if (queues_ != nullptr && vector != x86::kGaLogVector) {
-    queue_length_before_ = queues_->QueueLength(cpu, vector);
-  }
-}
-
-cost::Ns X86Host::AfterHandler(int cpu, uint8_t vector) {
-  const irqvirt::posted::RouterStats s = router_->stats();
-  const uint64_t woken = platform_.total_wakes() - woken_before_;
-  cost::Ns spent = cost::kIrqEntry + static_cast<cost::Ns>(woken) * cost::kVcpuWoken;
-  if (vector == x86::kGaLogVector) {
-    ++ga_log_handler_runs_;
-    const uint64_t entries = (s.ga_log_wakes - stats_before_.ga_log_wakes) +
-                             (s.ga_log_unknown_tags - stats_before_.ga_log_unknown_tags);
-    spent += static_cast<cost::Ns>(entries) * cost::kGaLogEntry;
-    if (s.ga_log_overflows != stats_before_.ga_log_overflows && rescan_after_overflow_) {
-      // The post-overflow rescan looked at every vCPU's IRR.
-      spent += static_cast<cost::Ns>(total_vcpus_) * cost::kVcpuScanned;
-      vcpus_scanned_ += static_cast<uint64_t>(total_vcpus_);
-    }
-  } else {
-    ++wakeup_handler_runs_;
-    ++gappi_irqs_per_cpu_[cpu];
-    spent += static_cast<cost::Ns>(queue_length_before_) * cost::kVcpuScanned;
-    vcpus_scanned_ += queue_length_before_;
-  }
-  handler_ns_ += spent;
-  max_handler_ns_ = std::max(max_handler_ns_, spent);
-  return spent;
 }
 
 }  // namespace host_sim

@@ -35,8 +35,11 @@ class X86Platform : public hw::fake::LogicalPlatform {
     virtual void BeforeHandler(int cpu, uint8_t vector) = 0;
     // Returns the host time the handler took (it already ran).
     virtual cost::Ns AfterHandler(int cpu, uint8_t vector) = 0;
-    // irqvirt asked to wake `vcpu`; the wakeup takes effect at `when`.
-    virtual void WakeRequested(uint32_t vcpu, cost::Ns when) = 0;
+    // That time was charged to `cpu` as [start, end).
+    virtual void HandlerCharged(int cpu, uint8_t vector, cost::Ns start, cost::Ns end) = 0;
+    // irqvirt asked to wake `vcpu`; the wakeup takes effect at `when`. `cpu` is the CPU whose
+    // handler asked (-1: asked outside a handler).
+    virtual void WakeRequested(uint32_t vcpu, cost::Ns when, int cpu) = 0;
     // The handler's wakeups have all been requested.
     virtual void HandlerDone(int cpu, uint8_t vector) = 0;
   };
@@ -52,7 +55,7 @@ class X86Platform : public hw::fake::LogicalPlatform {
     if (in_handler_) {
       wakes_in_handler_.push_back(vcpu);  // delivered when the handler's time is up
     } else if (listener_ != nullptr) {
-      listener_->WakeRequested(vcpu, loop_.now());
+      listener_->WakeRequested(vcpu, loop_.now(), -1);
     }
   }
   absl::Status RegisterVectorHandler(uint8_t vector, hw::VectorHandler handler, void* context) {
@@ -67,15 +70,27 @@ class X86Platform : public hw::fake::LogicalPlatform {
 
   // --- the host ---
   // Host work on `cpu` (an exit, an IOMMU command): it delays that CPU's next interrupt.
-  void Charge(int cpu, cost::Ns ns) {
+  // Returns when it starts: after the work already charged.
+  cost::Ns Charge(int cpu, cost::Ns ns) {
     CpuState& c = cpus_[cpu];
-    c.busy_until = (c.busy_until > loop_.now() ? c.busy_until : loop_.now()) + ns;
+    const cost::Ns start = c.busy_until > loop_.now() ? c.busy_until : loop_.now();
+    c.busy_until = start + ns;
+    return start;
   }
+  // Whether `vector` waits, latched, for `cpu` to finish earlier work.
+  bool Latched(int cpu, uint8_t vector) const { return cpus_[cpu].deferred.test(vector); }
   // Before `cpu` goes offline: interrupts it has latched are handled on the way down.
   void HandleDeferredNow(int cpu) {
     while (cpus_[cpu].deferred.any()) RunHandler(cpu, TakeHighest(cpu));
   }
   cost::Ns busy_until(int cpu) const { return cpus_[cpu].busy_until; }
+  // The CPU with `apic_id`, or -1.
+  int CpuOfApicId(uint32_t id) const {
+    for (int c = 0; c < num_cpus(); ++c) {
+      if (apic_id(c) == id) return c;
+    }
+    return -1;
+  }
 
  private:
   struct Handler {
@@ -135,13 +150,14 @@ class X86Platform : public hw::fake::LogicalPlatform {
     h.fn(h.context, cpu, vector);
     in_handler_ = false;
     const cost::Ns spent = listener_ != nullptr ? listener_->AfterHandler(cpu, vector) : 0;
-    Charge(cpu, spent);
+    const cost::Ns start = Charge(cpu, spent);
+    if (listener_ != nullptr) listener_->HandlerCharged(cpu, vector, start, start + spent);
     if (!saved_off) SetIrqsDisabled(cpu, false);
     SetCurrentCpu(saved_cpu);
     std::vector<uint32_t> wakes;
     wakes.swap(wakes_in_handler_);
     for (uint32_t v : wakes) {
-      if (listener_ != nullptr) listener_->WakeRequested(v, cpus_[cpu].busy_until);
+      if (listener_ != nullptr) listener_->WakeRequested(v, cpus_[cpu].busy_until, cpu);
     }
     if (listener_ != nullptr) listener_->HandlerDone(cpu, vector);
   }

@@ -135,6 +135,12 @@ void FakeGicv5Irs::GuestSetTarget(uint16_t vm, uint32_t id, uint16_t vpe) {
   spis_[SpiIndex(vm, id)].target = vpe;
 }
 
+void FakeGicv5Irs::GuestSetPending(uint16_t vm, uint32_t id, bool pending) {
+  if (!Exists(vm, id)) return;
+  FakeMutexLock lock(mu_);
+  spis_[SpiIndex(vm, id)].pending = pending;
+}
+
 std::optional<uint32_t> FakeGicv5Irs::Acknowledge(uint16_t vm, uint16_t vpe) {
   if (vm >= num_vms_) return std::nullopt;
   FakeMutexLock lock(mu_);

@@ -50,6 +50,10 @@ class FakeGicv5Irs {
   void GuestSetPriority(uint16_t vm, uint32_t id, uint8_t priority);  // low 5 bits: 0 highest
   void GuestSetHandlingMode(uint16_t vm, uint32_t id, bool level);
   void GuestSetTarget(uint16_t vm, uint32_t id, uint16_t vpe);  // IAFFID
+  // GIC CDPEND (PENDING, bit 32): the guest sets or clears the SPI's pending state itself, as a
+  // driver does when it discards a stale interrupt. For a level SPI whose line is still high the
+  // hypervisor must make it pending again (it learns of the change only by querying).
+  void GuestSetPending(uint16_t vm, uint32_t id, bool pending);
 
   // --- the guest's CPU-interface operations on vPE `vpe` of VM `vm` ---
   // GICR CDIA: the pending, enabled, not active SPI targeting `vpe` with the lowest priority

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/types/span.h"
+#include "irqvirt/planted_bug.h"
 
 namespace irqvirt::ioapic {
 
@@ -325,6 +326,7 @@ bool Ioapic::ProcessEoiLocked(uint8_t vector, bool level) {
       p.storm_count = 0;
       continue;
     }
+    if (IRQVIRT_PLANTED(kIoapicNoRedeliveryAtEoi)) continue;
     // The line is still asserted: re-deliver, unless this has happened too often in a row.
     if (++p.storm_count >= storm_threshold_) {
       p.storm_count = 0;

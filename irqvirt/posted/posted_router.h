@@ -48,6 +48,7 @@
 #include "hw/amd/irte_ga.h"
 #include "hw/platform.h"
 #include "hw/x86/vapic_page.h"
+#include "irqvirt/planted_bug.h"
 #include "irqvirt/posted/ga_tag_table.h"
 #include "irqvirt/posted/irte_ownership.h"
 #include "irqvirt/posted/route_error.h"
@@ -78,6 +79,8 @@ struct RouterStats {
   uint64_t ga_log_wakes = 0;          // GA log entries that woke a vCPU
   uint64_t ga_log_unknown_tags = 0;   // entries for vCPUs no longer known (torn down)
   uint64_t ga_log_overflows = 0;
+  uint64_t overflow_rescans = 0;      // post-overflow rescans run
+  uint64_t overflow_rescan_checks = 0;  // vCPUs whose IRR those rescans looked at
   uint64_t overflow_rescan_wakes = 0; // blocked vCPUs woken by the post-overflow rescan
   uint64_t gappi_dis_deferred = 0;    // loads that could not set GAPPIDis (command failure)
   uint64_t rebind_wakes = 0;          // blocked vCPUs woken after an IRTE changed page (see Bind)
@@ -229,6 +232,8 @@ class PostedRouter {
   std::atomic<uint64_t> ga_log_wakes_{0};
   std::atomic<uint64_t> ga_log_unknown_tags_{0};
   std::atomic<uint64_t> ga_log_overflows_{0};
+  std::atomic<uint64_t> overflow_rescans_{0};
+  std::atomic<uint64_t> overflow_rescan_checks_{0};
   std::atomic<uint64_t> overflow_rescan_wakes_{0};
   std::atomic<uint64_t> gappi_dis_deferred_{0};
   std::atomic<uint64_t> rebind_wakes_{0};
@@ -499,7 +504,7 @@ RouteError PostedRouter<P>::Load(VcpuId vcpu, int cpu) {
   if (mode_ == hw::amd::GuestIrMode::kGappi) queues_->Unpark(vcpu);
   const hw::IrqFlags flags = platform_.LockIrqSave(v.lock);
   v.state = RunState::kRunning;
-  v.destination = platform_.apic_id(cpu);
+  v.destination = platform_.apic_id(IRQVIRT_PLANTED(kDoorbellStaysOnHomeCpu) ? v.config.home_cpu : cpu);
   v.blocked_in_ga_log.store(false, std::memory_order_relaxed);
   UpdateOwnedKeepGappiDisOnFailure(v);
   platform_.UnlockIrqRestore(v.lock, flags);
@@ -550,7 +555,8 @@ BlockOutcome PostedRouter<P>::Block(VcpuId vcpu, int cpu) {
     // IsRun = 0 must be visible before the IRR is read: an interrupt posted before it rang a
     // doorbell nobody hears, and this read is what catches it.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    out.decision = wakeup::VapicIrrPending::HasPending(v.config.vapic_page)
+    out.decision = !IRQVIRT_PLANTED(kBlockSkipsPendingRecheck) &&
+                           wakeup::VapicIrrPending::HasPending(v.config.vapic_page)
                        ? wakeup::BlockDecision::kPendingDontSleep
                        : wakeup::BlockDecision::kSleep;
     return out;
@@ -631,7 +637,10 @@ void PostedRouter<P>::DispatchGaLog(void* context, int, uint8_t) {
 
 template <hw::Platform P>
 void PostedRouter<P>::HandleGaLogInterrupt() {
-  const hw::amd::GaLogDrain drain = iommu_.HandleGaLogInterrupt([this](uint32_t tag) {
+  bool woke = false;
+  const hw::amd::GaLogDrain drain = iommu_.HandleGaLogInterrupt([this, &woke](uint32_t tag) {
+    if (IRQVIRT_PLANTED(kGaLogHandlerStopsAfterFirstWake) && woke) return;
+    woke = true;
     const bool known = tags_.WithVcpu(tag, [this](uint32_t vcpu) { platform_.WakeVcpu(vcpu); });
     (known ? ga_log_wakes_ : ga_log_unknown_tags_).fetch_add(1, std::memory_order_relaxed);
   });
@@ -647,14 +656,18 @@ void PostedRouter<P>::HandleGaLogInterrupt() {
 template <hw::Platform P>
 void PostedRouter<P>::RescanBlockedAfterOverflow() {
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  tags_.ForEach([this](uint32_t vcpu) {
+  overflow_rescans_.fetch_add(1, std::memory_order_relaxed);
+  uint64_t checked = 0;
+  tags_.ForEach([this, &checked](uint32_t vcpu) {
     const Vcpu& v = vcpus_[vcpu];
-    if (v.blocked_in_ga_log.load(std::memory_order_relaxed) &&
-        wakeup::VapicIrrPending::HasPending(v.config.vapic_page)) {
+    if (!v.blocked_in_ga_log.load(std::memory_order_relaxed)) return;
+    ++checked;
+    if (wakeup::VapicIrrPending::HasPending(v.config.vapic_page)) {
       platform_.WakeVcpu(vcpu);
       overflow_rescan_wakes_.fetch_add(1, std::memory_order_relaxed);
     }
   });
+  overflow_rescan_checks_.fetch_add(checked, std::memory_order_relaxed);
 }
 
 template <hw::Platform P>
@@ -695,6 +708,8 @@ RouterStats PostedRouter<P>::stats() const {
   s.ga_log_wakes = ga_log_wakes_.load(std::memory_order_relaxed);
   s.ga_log_unknown_tags = ga_log_unknown_tags_.load(std::memory_order_relaxed);
   s.ga_log_overflows = ga_log_overflows_.load(std::memory_order_relaxed);
+  s.overflow_rescans = overflow_rescans_.load(std::memory_order_relaxed);
+  s.overflow_rescan_checks = overflow_rescan_checks_.load(std::memory_order_relaxed);
   s.overflow_rescan_wakes = overflow_rescan_wakes_.load(std::memory_order_relaxed);
   s.gappi_dis_deferred = gappi_dis_deferred_.load(std::memory_order_relaxed);
   s.rebind_wakes = rebind_wakes_.load(std::memory_order_relaxed);

@@ -57,6 +57,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
 #include "hw/arm/gicv3_regs.h"
+#include "irqvirt/planted_bug.h"
 #include "hw/physical_gic.h"
 #include "hw/platform.h"
 #include "hw/vgic_cpu_state.h"
@@ -510,7 +511,7 @@ class Vgic {
       }
       irq.line_level = level;
     } else {
-      if (!level) {
+      if (!level || (IRQVIRT_PLANTED(kVgicDropsEdgeWhileActive) && irq.active)) {
         platform_.UnlockIrqRestore(irq.lock, f);
         return absl::OkStatus();
       }
@@ -622,7 +623,7 @@ class Vgic {
         // group active ones and disabled-group pending ones outside, "no LR pending" would hold
         // from entry on and the vCPU would exit forever. A group the guest enables raises its
         // own MI (VGrp<n>EIE below), which re-sorts.
-        .set_npie(nr_pend_takeable > max_lrs ? 1 : 0)
+        .set_npie(nr_pend_takeable > max_lrs && !IRQVIRT_PLANTED(kVgicNeverSetsNpie) ? 1 : 0)
         .set_lrenpie(active_outside ? 1 : 0)
         // U means "at most one valid LR": with a single LR it would never deassert.
         .set_uie(outside && max_lrs > 1 ? 1 : 0)
@@ -1137,6 +1138,7 @@ class Vgic {
     }
     if (irq.trigger == Trigger::kLevel && s == hw::arm::LrState::kInvalid) {
       irq.pending_latch = false;
+      if (IRQVIRT_PLANTED(kVgicNoResampleAtFold) && !irq.hw) irq.line_level = false;
     }
     // A HW level interrupt still Pending: its physical twin is active and will not fire again
     // until the guest deactivates it, so the line stays asserted here (PopulateLr lowered it).

@@ -88,6 +88,7 @@
 #include "hw/gicv5_ppi_state.h"
 #include "hw/gicv5_virtual_spis.h"
 #include "hw/platform.h"
+#include "irqvirt/planted_bug.h"
 #include "irqvirt/vgic/dispatch_epoch.h"
 #include "irqvirt/vgic/vgic_irq.h"
 
@@ -576,7 +577,7 @@ class VgicV5 {
       s.irq.pending_latch = hw_pending;
     } else {
       if (!hw_pending && !s.irq.active) s.irq.pending_latch = false;
-      if (s.irq.line_level && !hw_pending) {
+      if (s.irq.line_level && !hw_pending && !IRQVIRT_PLANTED(kGicv5NoLevelRepend)) {
         WritePending(s.irq, true);  // the line is high: the hardware must show it pending
         Bump(stats_.line_reasserts);
       }

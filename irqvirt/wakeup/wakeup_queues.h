@@ -43,6 +43,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "hw/platform.h"
+#include "irqvirt/planted_bug.h"
 #include "irqvirt/wakeup/park_error.h"
 #include "irqvirt/wakeup/pending.h"
 
@@ -220,7 +221,7 @@ class WakeupQueues {
     // The retarget store must be visible before the pending load: a device posting concurrently
     // either sees the new target (and sends the wakeup vector here) or its IRR/ON write is seen.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (C::HasPending(slots_[vcpu].state)) {
+    if (!IRQVIRT_PLANTED(kBlockSkipsPendingRecheck) && C::HasPending(slots_[vcpu].state)) {
       if (self_ipi_when_pending_ && platform_.current_cpu() == cpu) {
         platform_.SendSelfIpi(WakeupVector(vcpu));
       }
@@ -242,10 +243,12 @@ class WakeupQueues {
     constexpr uint32_t kPrefetchAhead = 16;
     for (uint32_t i = 0; i < n && i < kPrefetchAhead; ++i) C::Prefetch(states[i]);
     for (uint32_t i = 0; i < n; ++i) {
+      if (IRQVIRT_PLANTED(kWakeupHandlerSkipsLastParked) && i + 1 == n) break;
       if (i + kPrefetchAhead < n) C::Prefetch(states[i + kPrefetchAhead]);
       if (C::HasPending(states[i])) {
         platform_.WakeVcpu(ids[i]);
         ++stats.woken;
+        if (IRQVIRT_PLANTED(kWakeupHandlerStopsAfterFirstWake)) break;
       }
     }
     stats.scanned = n;

@@ -37,6 +37,16 @@ TEST(HostSimCli, BadFlagsExitTwoWithAMessageNamingTheFlag) {
       {{"--colour=blue"}, "unknown flag --colour"},
       {{"extra"}, "unexpected argument 'extra'"},
       {{"--vms=64", "--vcpus=16"}, "512"},
+      {{"--mode=amd"}, "--mode=amd"},
+      {{"--batch_rate=-1"}, "--batch_rate=-1"},
+      {{"--trace="}, "--trace=: expected a file name"},
+      {{"--trace=/nonexistent-dir/trace.json"}, "cannot open it for writing"},
+      {{"--trace=/tmp/t.json", "--trace_filter=component=x86_sparc"}, "unknown component"},
+      {{"--trace=/tmp/t.json", "--trace_filter=vm=99"}, "vm must be 0..63"},
+      {{"--trace=/tmp/t.json", "--trace_filter=from_us=9,to_us=5"}, "to_us is before from_us"},
+      {{"--trace=/tmp/t.json", "--trace_filter=colour=blue"}, "unknown key 'colour'"},
+      {{"--trace=/tmp/t.json", "--trace_filter=vm"}, "is not key=value"},
+      {{"--trace_filter=vm=1"}, "--trace_filter needs --trace"},
   };
   for (const auto& [args, message] : cases) {
     const CommandRun r = Command(args);
@@ -50,13 +60,14 @@ TEST(HostSimCli, HelpListsEveryFlagAndExitsZero) {
   const CommandRun r = Command({"--help"});
   EXPECT_EQ(r.status, 0);
   for (const char* flag : {"--arch", "--mode", "--seed", "--duration_us", "--pcpus", "--vms",
-                           "--vcpus", "--devices", "--lrs", "--json", "--storm_rate"}) {
+                           "--vcpus", "--devices", "--lrs", "--json", "--storm_rate", "--check",
+                           "--trace", "--trace_filter", "--batch_rate"}) {
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   }
 }
 
 TEST(HostSimCli, JsonParsesAndCarriesTheTextReportsNumbers) {
-  const std::vector<std::string> args = {"--duration_us=10000", "--seed=3"};
+  const std::vector<std::string> args = {"--duration_us=5000", "--seed=3"};
   const CommandRun text = Command(args);
   std::vector<std::string> json_args = args;
   json_args.push_back("--json");

@@ -147,6 +147,8 @@ TEST_F(RouterTest, GaLogOverflowLosesNoWakeup) {
     EXPECT_GE(platform().wake_count(v), 1u) << "vCPU " << v << " lost its wakeup";
   }
   EXPECT_EQ(router().stats().ga_log_overflows, 1u);
+  EXPECT_EQ(router().stats().overflow_rescans, 1u);
+  EXPECT_EQ(router().stats().overflow_rescan_checks, 16u) << "all 16 vCPUs are blocked";
   EXPECT_EQ(router().stats().overflow_rescan_wakes, 16u);
   // The log runs again: a later interrupt is logged and wakes normally.
   h().DrainIrr(5);

@@ -148,6 +148,19 @@ TEST_F(FakeGicv5IrsTest, LevelAcknowledgeKeepsPending) {
   EXPECT_EQ(icsr.pending(), 0u);
 }
 
+TEST_F(FakeGicv5IrsTest, GuestCdpendClearsAndSetsPendingWhateverTheLine) {
+  Configure(0, 5, 8, /*level=*/true);
+  spis_.SetSpiPending(0, 5, true);
+  irs_.GuestSetPending(0, 5, false);  // the guest discards it: the IRS knows no line
+  EXPECT_EQ(Query(0, 5).pending(), 0u);
+  EXPECT_EQ(irs_.Acknowledge(0, 0), std::nullopt);
+  irs_.GuestSetPending(0, 5, true);
+  EXPECT_EQ(Query(0, 5).pending(), 1u);
+  EXPECT_EQ(irs_.Acknowledge(0, 0), std::optional<uint32_t>(5));
+  irs_.GuestSetPending(0, 99, true);  // no such SPI: ignored
+  EXPECT_EQ(irs_.invalid_operands(), 0u);
+}
+
 TEST_F(FakeGicv5IrsTest, AcknowledgeOnlyPendingEnabledInactiveSpisOfThatVmAndVpe) {
   Configure(0, 1, 5, false, /*vpe=*/1);  // another vPE
   spis_.SetSpiPending(0, 1, true);
